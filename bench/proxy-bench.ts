@@ -1,0 +1,424 @@
+/**
+ * Proxy benchmark orchestrator (`npm run bench`).
+ *
+ * Measures three targets INTERLEAVED in one run (origin, bare, gateway,
+ * origin, bare, gateway, ...) so that machine drift hits all of them alike:
+ *   origin   direct to bench/origin.ts
+ *   bare     bench/bare-proxy.ts (fastify + @fastify/http-proxy) → origin
+ *   gateway  our gateway (dist/gateway/cli/main.js run --policy <tmp>) → origin
+ * Servers are pinned to CPU 0 and the load generators to CPU 1 with taskset.
+ *
+ * Phases: one 2 s warm-up per target (discarded); throughput rounds with
+ * autocannon (-c 50 -p 1); fixed-rate latency rounds (500 req/s, 10 conns)
+ * reporting the latency each proxy adds over direct. Medians across rounds
+ * are printed with ratios; raw figures go to bench/results/proxy-<ts>.json.
+ *
+ * Env knobs:
+ *   BENCH_ROUNDS=3            rounds per phase
+ *   BENCH_DURATION=5          seconds per throughput run
+ *   BENCH_LATENCY_DURATION    seconds per fixed-rate run (default BENCH_DURATION)
+ *   BENCH_WARMUP=2            seconds of discarded warm-up per target
+ *   BENCH_CONNECTIONS=50      autocannon connections (throughput)
+ *   BENCH_RATE=500            overall req/s of the latency phase
+ *   BENCH_RATE_CONNECTIONS=10 connections of the latency phase
+ *   BENCH_LATENCY_TOOL=pacer  `pacer` (bench/pacer.ts, open loop, µs resolution)
+ *                             or `autocannon` (-R; bursty, whole-ms resolution)
+ *   BENCH_NO_PIN=1            run unpinned on purpose (figures are then noise)
+ *   BENCH_GATEWAY_CMD         replace the gateway with any command run via `sh -c`,
+ *                             e.g. another proxy (nginx with `-g 'daemon off;'`).
+ *                             Placeholders: {PORT} (where it must listen),
+ *                             {ADMIN_PORT}, {ORIGIN_PORT}, {ORIGIN_URL}, {POLICY}.
+ *                             Example (a second bare proxy as the "gateway"):
+ *                             BENCH_GATEWAY_CMD='node --import tsx bench/bare-proxy.ts {ORIGIN_PORT} {PORT}'
+ *   BENCH_GATEWAY_READY_URL   readiness URL for BENCH_GATEWAY_CMD (same placeholders;
+ *                             default http://127.0.0.1:{PORT}/), polled until 200.
+ *
+ * Exit code: 0 when every target started and answered only 2xx; 1 otherwise.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runAutocannon, runPacer, type LoadEnv, type Measurement } from './load.js';
+import {
+  ChildSet,
+  LOAD_CPU,
+  SERVER_CPU,
+  detectPinning,
+  freePort,
+  logTail,
+  pinSelf,
+  waitForHttp200,
+  waitForReadyLine,
+  type Child,
+  type Pinning,
+} from './proc.js';
+import { banner, fmt, fmtDelta, median, ratio, summarize, table, type Summary } from './report.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const READY_TIMEOUT_MS = 20_000;
+
+/** Benchmark settings (from env). */
+interface Config {
+  rounds: number;
+  duration: number;
+  latencyDuration: number;
+  warmup: number;
+  connections: number;
+  rate: number;
+  rateConnections: number;
+  latencyTool: 'pacer' | 'autocannon';
+}
+
+/** A server under test. */
+interface Target {
+  readonly name: 'origin' | 'bare' | 'gateway';
+  readonly label: string;
+  readonly url: string;
+  readonly command: string;
+  readonly child: Child;
+}
+
+function envNum(name: string, dflt: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return dflt;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${raw}"`);
+  return n;
+}
+
+function readConfig(): Config {
+  const duration = envNum('BENCH_DURATION', 5);
+  const tool = process.env.BENCH_LATENCY_TOOL ?? 'pacer';
+  if (tool !== 'pacer' && tool !== 'autocannon') throw new Error(`BENCH_LATENCY_TOOL must be pacer|autocannon`);
+  return {
+    rounds: Math.round(envNum('BENCH_ROUNDS', 3)),
+    duration,
+    latencyDuration: envNum('BENCH_LATENCY_DURATION', duration),
+    warmup: envNum('BENCH_WARMUP', 2),
+    connections: Math.round(envNum('BENCH_CONNECTIONS', 50)),
+    rate: Math.round(envNum('BENCH_RATE', 500)),
+    rateConnections: Math.round(envNum('BENCH_RATE_CONNECTIONS', 10)),
+    latencyTool: tool,
+  };
+}
+
+const log = (msg: string): void => void process.stderr.write(`${msg}\n`);
+const node = process.execPath;
+
+/** Starts a tsx script that prints `READY <port>`; returns its port. */
+async function startScript(children: ChildSet, logDir: string, name: string, args: string[]): Promise<[Child, number]> {
+  const argv = [node, '--import', 'tsx', ...args];
+  const child = children.spawn(name, argv, {
+    cpu: SERVER_CPU,
+    pipeStdout: true,
+    logFile: path.join(logDir, `${name}.log`),
+    cwd: repoRoot,
+  });
+  return [child, await waitForReadyLine(child, READY_TIMEOUT_MS)];
+}
+
+/** Starts the gateway (or the BENCH_GATEWAY_CMD override) in front of the origin. */
+async function startGateway(children: ChildSet, logDir: string, originPort: number): Promise<Target> {
+  const port = await freePort();
+  let adminPort = await freePort();
+  while (adminPort === port) adminPort = await freePort();
+  const policy = path.join(logDir, 'policy.yaml');
+  await writeFile(policy, policyYaml(port, adminPort, originPort));
+  const vars: Record<string, string> = {
+    PORT: String(port),
+    ADMIN_PORT: String(adminPort),
+    ORIGIN_PORT: String(originPort),
+    ORIGIN_URL: `http://127.0.0.1:${originPort}`,
+    POLICY: policy,
+  };
+  const fill = (s: string): string => s.replace(/\{(\w+)\}/g, (m, k: string) => vars[k] ?? m);
+  const override = process.env.BENCH_GATEWAY_CMD;
+  let argv: string[];
+  let readyUrl: string;
+  if (override) {
+    argv = ['sh', '-c', fill(override)];
+    readyUrl = fill(process.env.BENCH_GATEWAY_READY_URL ?? 'http://127.0.0.1:{PORT}/');
+  } else {
+    const main = path.join(repoRoot, 'dist', 'gateway', 'cli', 'main.js');
+    if (!existsSync(main)) throw new Error(`gateway: ${main} does not exist (did \`npm run build\` run?)`);
+    argv = [node, main, 'run', '--policy', policy];
+    readyUrl = `http://127.0.0.1:${adminPort}/healthz`;
+  }
+  const child = children.spawn('gateway', argv, { cpu: SERVER_CPU, logFile: path.join(logDir, 'gateway.log'), cwd: repoRoot });
+  await waitForHttp200(child, readyUrl, READY_TIMEOUT_MS);
+  return {
+    name: 'gateway',
+    label: override ? 'gateway*' : 'gateway',
+    url: `http://127.0.0.1:${port}/`,
+    command: argv.join(' '),
+    child,
+  };
+}
+
+/** The gateway policy: one listener, one catch-all route to the origin. */
+function policyYaml(port: number, adminPort: number, originPort: number): string {
+  return `version: bench
+listeners:
+  - name: public
+    host: 127.0.0.1
+    port: ${port}
+admin:
+  host: 127.0.0.1
+  port: ${adminPort}
+routes:
+  - name: origin
+    match:
+      pathPrefix: /
+    upstreams:
+      - name: origin
+        url: http://127.0.0.1:${originPort}
+`;
+}
+
+/** Checks that a target proxies for real: 200 with the origin's exact body. */
+async function sanityCheck(t: Target, originBody: string): Promise<void> {
+  const res = await fetch(t.url, { signal: AbortSignal.timeout(5000) });
+  const body = await res.text();
+  if (res.status !== 200 || body !== originBody) {
+    throw new Error(`${t.name}: GET ${t.url} → ${res.status}, body ${JSON.stringify(body.slice(0, 200))} (expected 200 + origin body)`);
+  }
+}
+
+function alive(c: Child): boolean {
+  return c.proc.exitCode === null && c.proc.signalCode === null;
+}
+
+/** Everything recorded for the results file. */
+interface RunRecord {
+  phase: 'warmup' | 'throughput' | 'latency';
+  round: number;
+  target: string;
+  measurement: Measurement;
+}
+
+async function main(children: ChildSet, logDir: string, pin: Pinning): Promise<number> {
+  const cfg = readConfig();
+  const startedAt = new Date();
+  const failures: string[] = [];
+
+  if (pin.enabled) {
+    if (!pinSelf(pin, LOAD_CPU)) log(`warning: could not pin the orchestrator itself to CPU ${LOAD_CPU}`);
+    log(`pinning: servers → CPU ${SERVER_CPU}, load generator → CPU ${LOAD_CPU} (${pin.taskset})`);
+  } else {
+    log(banner(`CPU PINNING DISABLED (${pin.reason}). Running unpinned: load generator and servers share CPUs; FIGURES ARE NOT TRUSTWORTHY.`));
+  }
+
+  // 1. Servers.
+  const [originChild, originPort] = await startScript(children, logDir, 'origin', ['bench/origin.ts', '0']);
+  const originUrl = `http://127.0.0.1:${originPort}/`;
+  const targets: Target[] = [
+    { name: 'origin', label: 'origin', url: originUrl, command: 'bench/origin.ts', child: originChild },
+  ];
+  try {
+    const [child, port] = await startScript(children, logDir, 'bare', ['bench/bare-proxy.ts', String(originPort), '0']);
+    targets.push({ name: 'bare', label: 'bare', url: `http://127.0.0.1:${port}/`, command: 'bench/bare-proxy.ts', child });
+  } catch (err) {
+    failures.push(`bare proxy failed to start: ${(err as Error).message}`);
+  }
+  try {
+    targets.push(await startGateway(children, logDir, originPort));
+  } catch (err) {
+    failures.push(`gateway failed to start: ${(err as Error).message}`);
+  }
+
+  // 2. Sanity: every target must return the origin's body.
+  const originBody = await (await fetch(originUrl)).text();
+  for (const t of [...targets]) {
+    try {
+      await sanityCheck(t, originBody);
+    } catch (err) {
+      failures.push(`${(err as Error).message}${logTail(t.child)}`);
+      targets.splice(targets.indexOf(t), 1);
+    }
+  }
+  for (const f of failures) log(banner(f.split('\n')[0] ?? f) + `\n${f}`);
+  if (!targets.some((t) => t.name === 'origin')) throw new Error('origin failed its sanity check; nothing to measure');
+  if (process.env.BENCH_GATEWAY_CMD) log(`note: "gateway*" is BENCH_GATEWAY_CMD, not our gateway`);
+  log(`targets: ${targets.map((t) => `${t.label}=${t.url}`).join('  ')}`);
+
+  // 3. Load runs, interleaved.
+  const env: LoadEnv = { children, repoRoot, logDir };
+  const runs: RunRecord[] = [];
+  const dead = new Set<string>();
+  const live = (): Target[] => targets.filter((t) => !dead.has(t.name));
+  const runOne = async (phase: RunRecord['phase'], round: number, t: Target, fn: () => Promise<Measurement>) => {
+    const m = await fn();
+    runs.push({ phase, round, target: t.name, measurement: m });
+    const bad = m.errors || m.non2xx ? `  !!! errors=${m.errors} non2xx=${m.non2xx}` : '';
+    log(`[${phase} ${round}/${phase === 'warmup' ? 1 : cfg.rounds}] ${t.label.padEnd(8)} ${fmt(m.reqPerSec)} req/s  p50 ${fmt(m.p50Ms, 3)} ms  p99 ${fmt(m.p99Ms, 3)} ms${bad}`);
+    if (!alive(originChild)) throw new Error(`origin died during ${phase}${logTail(originChild)}`);
+    if (!alive(t.child)) {
+      dead.add(t.name);
+      failures.push(`${t.name} died during ${phase} round ${round}${logTail(t.child)}`);
+      log(banner(`${t.label} DIED during ${phase} round ${round}; dropped from further runs`));
+    }
+  };
+  const throughputArgs = (secs: number): string[] => ['-c', String(cfg.connections), '-d', String(secs)];
+
+  for (const t of live()) {
+    await runOne('warmup', 1, t, () => runAutocannon(env, t.url, throughputArgs(cfg.warmup)));
+  }
+  for (let r = 1; r <= cfg.rounds; r++) {
+    for (const t of live()) await runOne('throughput', r, t, () => runAutocannon(env, t.url, throughputArgs(cfg.duration)));
+  }
+  for (let r = 1; r <= cfg.rounds; r++) {
+    for (const t of live()) {
+      await runOne('latency', r, t, () =>
+        cfg.latencyTool === 'pacer'
+          ? runPacer(env, t.url, cfg.rate, cfg.latencyDuration, cfg.rateConnections)
+          : runAutocannon(env, t.url, ['-c', String(cfg.rateConnections), '-R', String(cfg.rate), '-d', String(cfg.latencyDuration)]),
+      );
+    }
+  }
+
+  // 4. Aggregate.
+  const of = (phase: RunRecord['phase'], name: string): Measurement[] =>
+    runs.filter((x) => x.phase === phase && x.target === name).map((x) => x.measurement);
+  const tput = new Map<string, Summary>(targets.map((t) => [t.name, summarize(t.name, of('throughput', t.name))]));
+  const lat = new Map<string, Summary>(targets.map((t) => [t.name, summarize(t.name, of('latency', t.name))]));
+  const warm = new Map<string, Summary>(targets.map((t) => [t.name, summarize(t.name, of('warmup', t.name))]));
+  /** Median over rounds of (proxy − origin) in the same round (paired). */
+  const added = (name: string, key: 'p50Ms' | 'p99Ms'): number => {
+    const o = of('latency', 'origin');
+    return median(of('latency', name).map((m, i) => m[key] - (o[i]?.[key] ?? Number.NaN)));
+  };
+  const rps = (name: string): number | undefined => tput.get(name)?.reqPerSec;
+  const ratios = {
+    gatewayOverBare: ratio(rps('gateway'), rps('bare')),
+    bareOverOrigin: ratio(rps('bare'), rps('origin')),
+    gatewayOverOrigin: ratio(rps('gateway'), rps('origin')),
+    addedP50Ms: { bare: added('bare', 'p50Ms'), gateway: added('gateway', 'p50Ms') },
+    addedP99Ms: { bare: added('bare', 'p99Ms'), gateway: added('gateway', 'p99Ms') },
+  };
+
+  // 5. Print.
+  const labelOf = (name: string): string => targets.find((t) => t.name === name)?.label ?? name;
+  const out: string[] = [];
+  out.push('');
+  out.push(`Throughput — autocannon -c ${cfg.connections} -p 1, ${cfg.duration} s × ${cfg.rounds} round(s), medians`);
+  out.push(
+    table([
+      ['target', 'req/s', 'spread', 'p50 ms', 'p99 ms', '2xx', 'errors', 'non2xx'],
+      ...[...tput.values()].map((s) => [
+        labelOf(s.target),
+        fmt(s.reqPerSec),
+        `${fmt(s.reqPerSecSpreadPct, 1)}%`,
+        fmt(s.p50Ms, 1),
+        fmt(s.p99Ms, 1),
+        fmt(s.ok),
+        fmt(s.errors),
+        fmt(s.non2xx),
+      ]),
+    ]),
+  );
+  out.push('');
+  const tool = cfg.latencyTool === 'pacer' ? 'pacer (open loop)' : 'autocannon -R (whole-ms resolution)';
+  out.push(`Latency at ${cfg.rate} req/s — ${tool}, ${cfg.rateConnections} conns, ${cfg.latencyDuration} s × ${cfg.rounds} round(s), medians`);
+  out.push(
+    table([
+      ['target', 'p50 ms', 'p99 ms', 'added p50', 'added p99', 'errors', 'non2xx'],
+      ...[...lat.values()].map((s) => [
+        labelOf(s.target),
+        fmt(s.p50Ms, 3),
+        fmt(s.p99Ms, 3),
+        s.target === 'origin' ? '-' : fmtDelta(added(s.target, 'p50Ms')),
+        s.target === 'origin' ? '-' : fmtDelta(added(s.target, 'p99Ms')),
+        fmt(s.errors),
+        fmt(s.non2xx),
+      ]),
+    ]),
+  );
+  out.push('');
+  const hit = ratios.gatewayOverBare >= 1.3 ? 'OK' : Number.isNaN(ratios.gatewayOverBare) ? 'n/a' : 'MISS';
+  out.push('Ratios (req/s, medians)');
+  out.push(`  ${labelOf('gateway')} / bare    ${fmt(ratios.gatewayOverBare, 2)}x   (target >= 1.30x: ${hit})`);
+  out.push(`  bare / origin     ${fmt(ratios.bareOverOrigin, 2)}x`);
+  out.push(`  ${labelOf('gateway')} / origin  ${fmt(ratios.gatewayOverOrigin, 2)}x`);
+  out.push(`Added latency over direct at ${cfg.rate} req/s (median of per-round differences)`);
+  out.push(`  bare     p50 ${fmtDelta(ratios.addedP50Ms.bare)} ms   p99 ${fmtDelta(ratios.addedP99Ms.bare)} ms`);
+  out.push(`  ${labelOf('gateway').padEnd(8)} p50 ${fmtDelta(ratios.addedP50Ms.gateway)} ms   p99 ${fmtDelta(ratios.addedP99Ms.gateway)} ms`);
+  if (!pin.enabled) out.push(banner('UNPINNED RUN — do not trust these figures'));
+  process.stdout.write(`${out.join('\n')}\n`);
+
+  // Loud flags: errors anywhere (warm-up included) or failed targets.
+  const errorFlags: string[] = [];
+  for (const [phase, map] of [['warm-up', warm], ['throughput', tput], ['latency', lat]] as const) {
+    for (const s of map.values()) {
+      if (s.errors || s.non2xx) {
+        errorFlags.push(`${labelOf(s.target)} had ${s.errors} errors and ${s.non2xx} non-2xx responses in ${phase}: ITS FIGURES ARE NOT VALID`);
+      }
+    }
+  }
+  for (const f of errorFlags) process.stdout.write(`${banner(f)}\n`);
+  for (const f of failures) process.stdout.write(`${banner(`FAILED: ${f.split('\n')[0] ?? f}`)}\n`);
+
+  // 6. Results file.
+  const resultsDir = path.join(repoRoot, 'bench', 'results');
+  await mkdir(resultsDir, { recursive: true });
+  const file = path.join(resultsDir, `proxy-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+  const record = {
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    config: cfg,
+    machine: { node: process.version, cpus: os.cpus().map((c) => c.model), platform: `${os.platform()} ${os.release()}` },
+    pinning: { ...pin, serverCpu: SERVER_CPU, loadCpu: LOAD_CPU },
+    gatewayOverride: process.env.BENCH_GATEWAY_CMD ?? null,
+    targets: targets.map(({ name, label, url, command }) => ({ name, label, url, command })),
+    summary: { warmup: [...warm.values()], throughput: [...tput.values()], latency: [...lat.values()] },
+    ratios,
+    failures,
+    errorFlags,
+    runs,
+  };
+  await writeFile(file, `${JSON.stringify(record, null, 2)}\n`);
+  process.stdout.write(`\nraw results: ${path.relative(process.cwd(), file)}\n`);
+
+  return failures.length || errorFlags.length ? 1 : 0;
+}
+
+// ---- process lifecycle: children are always killed ----
+const logDir = await mkdtemp(path.join(os.tmpdir(), 'proxy-bench-'));
+const pin = detectPinning();
+const children = new ChildSet(pin);
+let exiting = false;
+
+async function shutdown(code: number): Promise<never> {
+  if (!exiting) {
+    exiting = true;
+    await children.killAll();
+    if (code === 0) await rm(logDir, { recursive: true, force: true });
+    else log(`child logs kept in ${logDir}`);
+  }
+  process.exit(code);
+}
+
+process.on('exit', () => children.killAllSync());
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
+  process.on(signal, () => {
+    log(`\n${signal}: stopping children`);
+    void shutdown(code);
+  });
+}
+process.on('uncaughtException', (err) => {
+  log(`fatal: ${err.stack ?? err.message}`);
+  void shutdown(1);
+});
+process.on('unhandledRejection', (err) => {
+  log(`fatal: ${(err as Error)?.stack ?? String(err)}`);
+  void shutdown(1);
+});
+
+main(children, logDir, pin).then(
+  (code) => shutdown(code),
+  (err: unknown) => {
+    log(`fatal: ${(err as Error)?.stack ?? String(err)}`);
+    return shutdown(1);
+  },
+);

@@ -1,0 +1,2 @@
+/** The admin API; wired in only by the composition root. */
+export { startAdmin, type AdminApi, type AdminServer } from './server.js'

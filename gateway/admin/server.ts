@@ -1,0 +1,72 @@
+/**
+ * The admin API on its own listener (127.0.0.1 by default), built with
+ * fastify: GET /healthz (no token needed), GET /status, POST /reload. Every
+ * endpoint is also served under /admin/ so `POST /admin/reload` works too.
+ * Errors use the same problem shape as the data plane.
+ */
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
+import { randomUUID } from 'node:crypto'
+import { ERRORS, type ErrorSpec } from '../core/errors.js'
+import type { AdminConfig } from '../policy/snapshot.js'
+import { problemBody } from '../proxy/problem.js'
+import type { ReloadRecord } from '../app/reload.js'
+import { bearerMatches } from './auth.js'
+
+export interface AdminApi {
+  status (): object
+  reload (): Promise<ReloadRecord>
+  health (): { ok: boolean, version: string, generation: number }
+}
+
+export interface AdminServer {
+  address (): { host: string, port: number }
+  close (): Promise<void>
+}
+
+export async function startAdmin (config: AdminConfig, api: AdminApi): Promise<AdminServer> {
+  const app = Fastify({ logger: false, genReqId: () => randomUUID() })
+  const token = config.token
+
+  app.addHook('onRequest', async (req, reply) => {
+    const path = req.url.replace(/^\/admin(?=\/)/, '').split('?')[0]
+    if (token === null || path === '/healthz') return
+    if (!bearerMatches(req.headers.authorization, token)) {
+      reply.header('www-authenticate', 'Bearer realm="gateway-admin"')
+      return await problem(reply, ERRORS.ADMIN_UNAUTHORIZED, req.id)
+    }
+  })
+
+  for (const prefix of ['', '/admin']) {
+    app.get(`${prefix}/healthz`, async (_req, reply) => {
+      const h = api.health()
+      return await reply.code(h.ok ? 200 : 503).send({ status: h.ok ? 'ok' : 'draining', version: h.version, generation: h.generation })
+    })
+    app.get(`${prefix}/status`, async () => api.status())
+    app.post(`${prefix}/reload`, async (req, reply) => {
+      const r = await api.reload()
+      if (r.ok) return await reply.send(r)
+      const spec = r.code === ERRORS.POLICY_STATIC_CHANGED.code ? ERRORS.POLICY_STATIC_CHANGED : r.code === ERRORS.POLICY_UNREADABLE.code ? ERRORS.POLICY_UNREADABLE : ERRORS.POLICY_INVALID
+      return await reply.code(spec.status).type('application/problem+json')
+        .send({ ...JSON.parse(problemBody(spec, { requestId: req.id, detail: `${r.issues?.length ?? 0} problem(s); the previous policy keeps serving` })), issues: r.issues })
+    })
+  }
+  app.setNotFoundHandler(async (req, reply) => await problem(reply, ERRORS.ADMIN_NOT_FOUND, req.id))
+  app.setErrorHandler(async (err: { statusCode?: number }, req, reply) =>
+    await problem(reply, (err.statusCode ?? 500) < 500 ? ERRORS.BAD_REQUEST : ERRORS.INTERNAL, req.id))
+
+  await app.listen({ host: config.host, port: config.port })
+  return {
+    address: () => addressOf(app, config),
+    close: async () => { await app.close() }
+  }
+}
+
+async function problem (reply: FastifyReply, spec: ErrorSpec, requestId: string): Promise<FastifyReply> {
+  return await reply.code(spec.status).type('application/problem+json').header('x-gateway-error', spec.code)
+    .send(problemBody(spec, { requestId }))
+}
+
+function addressOf (app: FastifyInstance, config: AdminConfig): { host: string, port: number } {
+  const a = app.server.address()
+  return typeof a === 'object' && a !== null ? { host: a.address, port: a.port } : { host: config.host, port: config.port }
+}

@@ -1,0 +1,180 @@
+/**
+ * The composition root: loads the policy, builds the runtime, opens the
+ * listeners and the admin API, wires reload triggers, and shuts down
+ * gracefully. Everything else receives its dependencies from here.
+ */
+import { systemClock, type Clock } from '../core/clock.js'
+import { silentLogger, type Logger } from '../core/logger.js'
+import { loadPolicyFile } from '../policy/load.js'
+import { PolicyError } from '../policy/issues.js'
+import { PolicyWatcher } from '../policy/watcher.js'
+import type { PolicySnapshot } from '../policy/snapshot.js'
+import { StatsRegistry } from '../health/stats-registry.js'
+import { buildRuntime, runtimeKeys, type Runtime } from '../proxy/runtime.js'
+import { PoolRegistry } from '../proxy/pools.js'
+import { DeadlineSweeper } from '../proxy/deadlines.js'
+import { createRequestHandler, type HandlerDeps } from '../proxy/handler.js'
+import { Listener } from '../proxy/listener.js'
+import { startAdmin, type AdminServer } from '../admin/server.js'
+import { prepareReload, type Env, type ReloadRecord, type ReloadTrigger } from './reload.js'
+import { buildStatus } from './status.js'
+
+export interface GatewayOptions {
+  readonly policyFile: string
+  readonly clock?: Clock
+  readonly logger?: Logger
+  /** Where admin.tokenEnv is looked up. @default process.env */
+  readonly env?: Env
+  /** Reload when the file changes. @default true */
+  readonly watch?: boolean
+}
+
+export interface Addresses {
+  readonly listeners: ReadonlyArray<{ name: string, host: string, port: number }>
+  readonly admin: { host: string, port: number } | null
+}
+
+export class Gateway {
+  readonly #file: string
+  readonly #clock: Clock
+  readonly #logger: Logger
+  readonly #env: Env
+  readonly #pools = new PoolRegistry()
+  readonly #stats: StatsRegistry
+  readonly #sweeper: DeadlineSweeper
+  readonly #startedAt: number
+  #runtime: Runtime
+  #listeners: Listener[] = []
+  #admin: AdminServer | null = null
+  #watcher: PolicyWatcher | null = null
+  #lastReload: ReloadRecord | null = null
+  #reloading: Promise<ReloadRecord> = Promise.resolve(null as unknown as ReloadRecord)
+  #closing: Promise<void> | null = null
+
+  private constructor (snapshot: PolicySnapshot, opts: GatewayOptions) {
+    this.#file = opts.policyFile
+    this.#clock = opts.clock ?? systemClock
+    this.#logger = opts.logger ?? silentLogger
+    this.#env = opts.env ?? process.env
+    this.#stats = new StatsRegistry(this.#clock, snapshot.statsWindowMs, snapshot.statsResolutionMs)
+    this.#sweeper = new DeadlineSweeper(this.#clock)
+    this.#startedAt = this.#clock.wall()
+    this.#runtime = buildRuntime(snapshot, this.#pools, this.#stats, 1, this.#startedAt)
+  }
+
+  /** Loads the policy and opens every listener; throws PolicyError for an invalid file. */
+  static async start (opts: GatewayOptions): Promise<Gateway> {
+    const loaded = await loadPolicyFile(opts.policyFile, opts.env ?? process.env)
+    if (!loaded.ok) throw new PolicyError(loaded.issues, loaded.code)
+    const gw = new Gateway(loaded.snapshot, opts)
+    try {
+      await gw.#open(opts.watch ?? true)
+    } catch (err) {
+      await gw.close()
+      throw err
+    }
+    gw.#lastReload = { at: new Date(gw.#clock.wall()).toISOString(), trigger: 'start', ok: true, changed: true, version: loaded.snapshot.version }
+    return gw
+  }
+
+  async #open (watch: boolean): Promise<void> {
+    const deps: HandlerDeps = {
+      clock: this.#clock,
+      sweeper: this.#sweeper,
+      current: () => this.#runtime,
+      onFailure: info => this.#logger.warn({ route: info.route, upstream: info.upstream, requestId: info.requestId, code: info.code, cause: describeCause(info.cause) }, 'upstream attempt failed'),
+      onInternalError: (err, requestId) => this.#logger.error({ requestId, err }, 'internal error')
+    }
+    for (const cfg of this.#runtime.snapshot.listeners) {
+      const listener = new Listener(cfg, createRequestHandler(deps, cfg))
+      this.#listeners.push(listener)
+      await listener.listen()
+    }
+    const admin = this.#runtime.snapshot.admin
+    if (admin !== null) {
+      this.#admin = await startAdmin(admin, {
+        status: () => buildStatus(this.#runtime, this.#lastReload, this.#startedAt, this.#clock.wall()),
+        reload: async () => await this.reload('admin'),
+        health: () => ({ ok: this.#closing === null, version: this.#runtime.snapshot.version, generation: this.#runtime.generation })
+      })
+    }
+    this.#stats.start()
+    if (watch) {
+      this.#watcher = new PolicyWatcher(this.#file, () => { this.reload('file').catch(() => {}) })
+      this.#watcher.start()
+    }
+  }
+
+  get runtime (): Runtime { return this.#runtime }
+  get lastReload (): ReloadRecord | null { return this.#lastReload }
+  get stats (): StatsRegistry { return this.#stats }
+
+  addresses (): Addresses {
+    return {
+      listeners: this.#listeners.map(l => ({ name: l.config.name, ...l.address() })),
+      admin: this.#admin?.address() ?? null
+    }
+  }
+
+  status (): object {
+    return buildStatus(this.#runtime, this.#lastReload, this.#startedAt, this.#clock.wall())
+  }
+
+  /** Re-reads the policy file; the running policy stays unless the new one is valid. */
+  async reload (trigger: ReloadTrigger): Promise<ReloadRecord> {
+    const next = this.#reloading.then(async () => await this.#reloadNow(trigger))
+    this.#reloading = next.catch(() => null as unknown as ReloadRecord)
+    return await next
+  }
+
+  async #reloadNow (trigger: ReloadTrigger): Promise<ReloadRecord> {
+    const at = new Date(this.#clock.wall()).toISOString()
+    const current = this.#runtime.snapshot
+    const prepared = await prepareReload(this.#file, current, this.#env)
+    let record: ReloadRecord
+    if (prepared.kind === 'unchanged') {
+      record = { at, trigger, ok: true, changed: false, version: current.version }
+    } else if (prepared.kind === 'rejected') {
+      record = { at, trigger, ok: false, changed: false, version: null, code: prepared.code, issues: prepared.issues }
+      this.#logger.error({ trigger, code: prepared.code, issues: prepared.issues }, 'policy reload rejected; the previous policy keeps serving')
+    } else {
+      const s = prepared.snapshot
+      this.#stats.configure(s.statsWindowMs, s.statsResolutionMs)
+      const rt = buildRuntime(s, this.#pools, this.#stats, this.#runtime.generation + 1, this.#clock.wall())
+      this.#runtime = rt
+      const keys = runtimeKeys(rt)
+      this.#pools.retain(keys.pools)
+      this.#stats.retain(keys.stats)
+      record = { at, trigger, ok: true, changed: true, version: s.version }
+      this.#logger.info({ trigger, version: s.version, generation: rt.generation }, 'policy reloaded')
+    }
+    // An unchanged file after a failed reload does not hide that failure.
+    if (record.changed || !record.ok || this.#lastReload?.ok !== false) this.#lastReload = record
+    return record
+  }
+
+  /** Graceful: stop accepting, let in-flight requests finish (up to the policy's drainTimeout), close. */
+  async close (): Promise<void> {
+    this.#closing ??= this.#closeNow()
+    await this.#closing
+  }
+
+  async #closeNow (): Promise<void> {
+    this.#watcher?.stop()
+    const drainMs = this.#runtime.snapshot.drainTimeoutMs
+    const results = await Promise.all(this.#listeners.map(async l => await l.drain(drainMs)))
+    const forced = results.reduce((n, r) => n + r.forced, 0)
+    if (forced > 0) this.#logger.warn({ forced }, 'drain timeout reached; cut requests still in flight')
+    await this.#admin?.close()
+    this.#stats.close()
+    this.#sweeper.close()
+    await this.#pools.destroy()
+  }
+}
+
+/** Error summary for logs: code and message, never the upstream address. */
+function describeCause (cause: unknown): { code?: string, message?: string } {
+  if (cause === null || typeof cause !== 'object') return {}
+  const c = cause as { code?: unknown, name?: unknown }
+  return { code: typeof c.code === 'string' ? c.code : undefined, message: typeof c.name === 'string' ? c.name : undefined }
+}

@@ -1,0 +1,3 @@
+/** The composition root. */
+export { Gateway, type GatewayOptions, type Addresses } from './gateway.js'
+export type { ReloadRecord, ReloadTrigger } from './reload.js'

@@ -1,0 +1,42 @@
+/**
+ * Hot reload as traefik does it: build the new runtime aside, swap one
+ * reference, release what the old one alone used. An invalid file, or one
+ * that changes what is bound at start-up, never replaces the running policy.
+ * Reloads are serialized; a burst collapses into the ones already queued.
+ */
+import { loadPolicyFile } from '../policy/load.js'
+import type { PolicyIssue } from '../policy/issues.js'
+import type { PolicySnapshot } from '../policy/snapshot.js'
+
+export type ReloadTrigger = 'start' | 'file' | 'signal' | 'admin'
+
+export interface ReloadRecord {
+  readonly at: string
+  readonly trigger: ReloadTrigger
+  readonly ok: boolean
+  /** False when the file's content was unchanged (nothing swapped). */
+  readonly changed: boolean
+  readonly version: string | null
+  readonly code?: string
+  readonly issues?: readonly PolicyIssue[]
+}
+
+export type Env = Readonly<Record<string, string | undefined>>
+
+/** Loads `file` and decides whether it may replace `current`. */
+export async function prepareReload (file: string, current: PolicySnapshot, env: Env):
+Promise<{ kind: 'unchanged' } | { kind: 'ok', snapshot: PolicySnapshot } | { kind: 'rejected', code: string, issues: PolicyIssue[] }> {
+  const loaded = await loadPolicyFile(file, env)
+  if (!loaded.ok) return { kind: 'rejected', code: loaded.code, issues: loaded.issues }
+  const next = loaded.snapshot
+  if (next.hash === current.hash) return { kind: 'unchanged' }
+  const staticChanges: PolicyIssue[] = []
+  if (JSON.stringify(next.listeners) !== JSON.stringify(current.listeners)) {
+    staticChanges.push({ file, path: 'listeners', line: 0, column: 0, message: 'listeners changed; they are bound at start-up: restore them to reload the rest, or restart the gateway' })
+  }
+  if (JSON.stringify(next.admin) !== JSON.stringify(current.admin)) {
+    staticChanges.push({ file, path: 'admin', line: 0, column: 0, message: 'admin changed; it is bound at start-up: restore it to reload the rest, or restart the gateway' })
+  }
+  if (staticChanges.length > 0) return { kind: 'rejected', code: 'GW_ERR_POLICY_STATIC_CHANGED', issues: staticChanges }
+  return { kind: 'ok', snapshot: next }
+}

@@ -1,0 +1,130 @@
+/**
+ * The CLI's commands, separate from the entry file so scripts (npm start)
+ * and tests can call them in-process.
+ */
+import { readFileSync, existsSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { loadPolicyFile } from '../policy/load.js'
+import { formatIssue, PolicyError } from '../policy/issues.js'
+import { createLogger } from '../core/logger.js'
+import { Gateway } from '../app/gateway.js'
+
+const USAGE = `usage:
+  gateway run --policy FILE    start the gateway (SIGHUP reloads, SIGTERM drains and exits)
+  gateway check FILE [FILE…]   validate policy files; lists every mistake, exit 1 if any
+  gateway --version | --help`
+
+type Out = { write: (s: string) => unknown }
+
+/** Returns an exit code, or null when the command keeps running (run). */
+export async function runCli (args: readonly string[], out: Out = process.stdout, err: Out = process.stderr): Promise<number | null> {
+  const [command, ...rest] = args
+  switch (command) {
+    case 'check': return await check(rest, out, err)
+    case 'run': return await run(rest, out, err)
+    case '--version': case '-v': {
+      out.write(`${packageVersion()}\n`)
+      return 0
+    }
+    case '--help': case '-h': case 'help':
+      out.write(USAGE + '\n')
+      return 0
+    default:
+      err.write(`gateway: ${command === undefined ? 'missing command' : `unknown command "${command}"`}\n${USAGE}\n`)
+      return 2
+  }
+}
+
+async function check (files: readonly string[], out: Out, err: Out): Promise<number> {
+  if (files.length === 0) {
+    err.write(`gateway check: name at least one policy file\n${USAGE}\n`)
+    return 2
+  }
+  let failed = 0
+  for (const file of files) {
+    const r = await loadPolicyFile(file)
+    if (r.ok) {
+      out.write(`ok   ${file} (version ${r.snapshot.version}, ${r.snapshot.routes.length} route${r.snapshot.routes.length === 1 ? '' : 's'})\n`)
+    } else {
+      failed++
+      err.write(`FAIL ${file}: ${r.issues.length} problem${r.issues.length === 1 ? '' : 's'} [${r.code}]\n`)
+      for (const issue of r.issues) err.write(`  ${formatIssue(issue)}\n`)
+    }
+  }
+  return failed === 0 ? 0 : 1
+}
+
+function policyArg (args: readonly string[]): string | null {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string
+    if (a === '--policy' || a === '-p') return args[i + 1] ?? null
+    if (a.startsWith('--policy=')) return a.slice('--policy='.length)
+  }
+  return null
+}
+
+async function run (args: readonly string[], out: Out, err: Out): Promise<number | null> {
+  const file = policyArg(args)
+  if (file === null) {
+    err.write(`gateway run: --policy FILE is required\n${USAGE}\n`)
+    return 2
+  }
+  const logger = createLogger()
+  let gw: Gateway
+  try {
+    gw = await Gateway.start({ policyFile: file, logger })
+  } catch (e) {
+    if (e instanceof PolicyError) {
+      err.write(`gateway: cannot start, ${file}: ${e.issues.length} problem${e.issues.length === 1 ? '' : 's'} [${e.code}]\n`)
+      for (const issue of e.issues) err.write(`  ${formatIssue(issue)}\n`)
+      return 1
+    }
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'EADDRINUSE' || code === 'EACCES') {
+      err.write(`gateway: cannot start: ${(e as Error).message}. Another process holds the port, or pick another in ${file}.\n`)
+      return 1
+    }
+    throw e
+  }
+  const a = gw.addresses()
+  for (const l of a.listeners) out.write(`gateway: listening on http://${hostForUrl(l.host)}:${l.port} (${l.name})\n`)
+  if (a.admin !== null) out.write(`gateway: admin API on http://${hostForUrl(a.admin.host)}:${a.admin.port} (GET /status, GET /healthz, POST /reload)\n`)
+  out.write(`gateway: policy ${file}, version ${gw.runtime.snapshot.version}, ${gw.runtime.snapshot.routes.length} routes\n`)
+
+  process.on('SIGHUP', () => {
+    gw.reload('signal').then(r => {
+      if (!r.ok) err.write(`gateway: reload rejected [${r.code ?? ''}]\n${(r.issues ?? []).map(i => '  ' + formatIssue(i)).join('\n')}\n`)
+    }, () => {})
+  })
+  let stopping = false
+  const stop = (signal: string): void => {
+    if (stopping) {
+      err.write(`gateway: ${signal} again, exiting now\n`)
+      process.exit(1)
+    }
+    stopping = true
+    out.write(`gateway: ${signal}, draining (up to ${gw.runtime.snapshot.drainTimeoutMs}ms)\n`)
+    gw.close().then(() => {
+      out.write('gateway: stopped\n')
+      process.exit(0)
+    }, e => {
+      err.write(`gateway: error while stopping: ${String(e)}\n`)
+      process.exit(1)
+    })
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+  return null
+}
+
+function hostForUrl (host: string): string {
+  return host.includes(':') ? `[${host}]` : host
+}
+
+/** The package.json above this file, whether run from source or from dist/. */
+function packageVersion (): string {
+  let dir = dirname(fileURLToPath(import.meta.url))
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir)
+  return (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version
+}

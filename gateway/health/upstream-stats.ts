@@ -1,0 +1,86 @@
+/**
+ * Everything the data plane records about one upstream of one route: the
+ * sliding window, all-time totals and the set of attempts still waiting for
+ * response headers (so a controller can see a slow upstream before its slow
+ * requests finish). Keyed `route/upstream`, kept across reloads.
+ */
+import type { Clock } from '../core/clock.js'
+import { SlidingWindow, type WindowView } from './sliding-window.js'
+import { OUTCOMES, type InflightAttempt } from './outcome.js'
+
+export interface UpstreamStatsView {
+  readonly route: string
+  readonly upstream: string
+  readonly inflight: number
+  /** Age (ms) of the oldest attempt still waiting for headers; 0 when none. */
+  readonly oldestInflightMs: number
+  readonly window: WindowView & { readonly seconds: number }
+  readonly total: Readonly<Record<string, number>>
+}
+
+export class UpstreamStats {
+  readonly route: string
+  readonly upstream: string
+  readonly inflight = new Set<InflightAttempt>()
+  readonly #totals = new Float64Array(OUTCOMES.length)
+  readonly #clock: Clock
+  #window: SlidingWindow
+  #windowMs: number
+
+  constructor (route: string, upstream: string, clock: Clock, windowMs: number, resolutionMs: number) {
+    this.route = route
+    this.upstream = upstream
+    this.#clock = clock
+    this.#windowMs = windowMs
+    this.#window = new SlidingWindow(Math.max(1, Math.round(windowMs / resolutionMs)))
+  }
+
+  /** An attempt was dispatched. */
+  begin (attempt: InflightAttempt): void {
+    this.inflight.add(attempt)
+  }
+
+  /**
+   * The attempt ended (headers received, or failed). `sampleLatency` false
+   * keeps it out of the latency histogram (a client abort says nothing about
+   * the upstream's speed).
+   */
+  end (attempt: InflightAttempt, outcomeIndex: number, sampleLatency = true): void {
+    this.inflight.delete(attempt)
+    this.#totals[outcomeIndex] = (this.#totals[outcomeIndex] as number) + 1
+    this.#window.record(outcomeIndex, sampleLatency ? this.#clock.now() - attempt.startedAt : -1)
+  }
+
+  rotate (): void {
+    this.#window.rotate()
+  }
+
+  /** Re-shape the window when the policy changes it (history is dropped). */
+  resize (windowMs: number, resolutionMs: number): void {
+    const slots = Math.max(1, Math.round(windowMs / resolutionMs))
+    if (slots === this.#window.slots && windowMs === this.#windowMs) return
+    this.#window.close()
+    this.#window = new SlidingWindow(slots)
+    this.#windowMs = windowMs
+  }
+
+  view (): UpstreamStatsView {
+    const now = this.#clock.now()
+    let oldest = now
+    for (const a of this.inflight) if (a.startedAt < oldest) oldest = a.startedAt
+    const total: Record<string, number> = {}
+    OUTCOMES.forEach((o, i) => { total[o] = this.#totals[i] as number })
+    return {
+      route: this.route,
+      upstream: this.upstream,
+      inflight: this.inflight.size,
+      oldestInflightMs: Math.round(now - oldest),
+      window: { ...this.#window.view(), seconds: this.#windowMs / 1000 },
+      total
+    }
+  }
+
+  close (): void {
+    this.#window.close()
+  }
+}

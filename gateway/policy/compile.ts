@@ -1,0 +1,173 @@
+/**
+ * From a schema-valid document to a frozen PolicySnapshot, with the checks a
+ * schema cannot express (unique names, role vs priority, routes that can
+ * never match, a token variable that is not set). Pure: the environment and
+ * the file identity are passed in.
+ */
+import { createHash } from 'node:crypto'
+import { parseDuration, DURATION_PATTERN } from '../core/units.js'
+import type { PolicyDoc, RouteDoc, TimeoutsDoc } from './schema.js'
+import type { PolicySource } from './source.js'
+import type { PolicyIssue } from './issues.js'
+import { DEFAULT_TIMEOUTS, type PolicySnapshot, type RouteConfig, type TimeoutsConfig, type UpstreamConfig } from './snapshot.js'
+
+const DURATION_RE = new RegExp(DURATION_PATTERN)
+
+type Env = Readonly<Record<string, string | undefined>>
+type Path = Array<string | number>
+
+export function compilePolicy (doc: PolicyDoc, source: PolicySource, env: Env): { ok: true, snapshot: PolicySnapshot } | { ok: false, issues: PolicyIssue[] } {
+  const issues: PolicyIssue[] = []
+  const duration = (text: string | undefined, path: Path, fallback: number): number => {
+    // Compile also runs on documents that failed the schema (to report every
+    // mistake in one go), so a malformed value falls back: the schema has
+    // already reported it.
+    if (typeof text !== 'string' || !DURATION_RE.test(text)) return fallback
+    const ms = parseDuration(text)
+    if (ms <= 0) issues.push(source.issue(path, `${text} is too short: a duration here must be more than 0`))
+    return ms
+  }
+
+  const listeners = doc.listeners.map((l, i) => ({
+    name: l.name ?? `listener-${i}`,
+    host: l.host ?? '0.0.0.0',
+    port: l.port,
+    trustForwarded: l.trustForwarded ?? false
+  }))
+  checkUnique(listeners.map(l => l.name), i => ['listeners', i, 'name'], 'listener name', source, issues)
+  const ports = listeners.map(l => l.port)
+  if (doc.admin !== undefined) ports.push(doc.admin.port)
+  ports.forEach((port, i) => {
+    if (port !== 0 && ports.indexOf(port) !== i) {
+      const path = i < listeners.length ? ['listeners', i, 'port'] : ['admin', 'port']
+      issues.push(source.issue(path, `port ${port} is used twice; every listener and the admin API need their own port`))
+    }
+  })
+
+  let admin: PolicySnapshot['admin'] = null
+  if (doc.admin !== undefined) {
+    const tokenEnv = doc.admin.tokenEnv ?? null
+    const token = tokenEnv === null ? null : (env[tokenEnv] ?? '')
+    if (tokenEnv !== null && (token === null || token.length < 8)) {
+      issues.push(source.issue(['admin', 'tokenEnv'], `environment variable ${tokenEnv} must hold the admin token (at least 8 characters); it is ${token === '' ? 'not set' : 'too short'}`))
+    }
+    admin = { host: doc.admin.host ?? '127.0.0.1', port: doc.admin.port, token, tokenEnv }
+  }
+
+  const baseTimeouts = resolveTimeouts(doc.defaults?.timeouts, ['defaults', 'timeouts'], DEFAULT_TIMEOUTS, duration)
+  const routes = doc.routes.map((r, i) => compileRoute(r, i, baseTimeouts, source, issues, duration))
+  checkUnique(doc.routes.map(r => r.name), i => ['routes', i, 'name'], 'route name', source, issues)
+  checkShadowed(routes, source, issues)
+
+  const statsWindowMs = duration(doc.stats?.window, ['stats', 'window'], 10_000)
+  const statsResolutionMs = duration(doc.stats?.resolution, ['stats', 'resolution'], 1000)
+  if (statsResolutionMs > statsWindowMs) {
+    issues.push(source.issue(['stats', 'resolution'], `resolution ${statsResolutionMs}ms is longer than the window ${statsWindowMs}ms; make it a fraction of the window`))
+  } else if (statsWindowMs / statsResolutionMs > 600) {
+    issues.push(source.issue(['stats', 'resolution'], `the window would have ${Math.ceil(statsWindowMs / statsResolutionMs)} slots (at most 600); raise resolution or shorten window`))
+  }
+  const drainTimeoutMs = duration(doc.shutdown?.drainTimeout, ['shutdown', 'drainTimeout'], 10_000)
+
+  if (issues.length > 0) return { ok: false, issues }
+  const hash = createHash('sha256').update(source.text).digest('hex')
+  const snapshot: PolicySnapshot = deepFreeze({
+    version: doc.version ?? hash.slice(0, 12),
+    hash,
+    file: source.file,
+    listeners,
+    admin,
+    statsWindowMs,
+    statsResolutionMs,
+    drainTimeoutMs,
+    routes
+  })
+  return { ok: true, snapshot }
+}
+
+function resolveTimeouts (doc: TimeoutsDoc | undefined, path: Path, base: TimeoutsConfig, duration: (t: string | undefined, p: Path, f: number) => number): TimeoutsConfig {
+  return {
+    connectMs: duration(doc?.connect, [...path, 'connect'], base.connectMs),
+    responseHeadersMs: duration(doc?.responseHeaders, [...path, 'responseHeaders'], base.responseHeadersMs),
+    bodyIdleMs: duration(doc?.bodyIdle, [...path, 'bodyIdle'], base.bodyIdleMs),
+    totalMs: duration(doc?.total, [...path, 'total'], base.totalMs)
+  }
+}
+
+function compileRoute (r: RouteDoc, index: number, base: TimeoutsConfig, source: PolicySource, issues: PolicyIssue[], duration: (t: string | undefined, p: Path, f: number) => number): RouteConfig {
+  const upstreams: UpstreamConfig[] = r.upstreams.map((u, j) => {
+    if (u.role !== undefined && u.priority !== undefined) {
+      issues.push(source.issue(['routes', index, 'upstreams', j, 'priority'], 'set either role or priority, not both (role: primary = priority 0, backup = priority 1)', true))
+    }
+    const url = safeUrl(u.url)
+    return {
+      name: u.name,
+      key: `${r.name}/${u.name}`,
+      origin: url.origin,
+      basePath: url.pathname === '/' ? '' : url.pathname.replace(/\/+$/, ''),
+      hostHeader: url.host,
+      weight: u.weight ?? 1,
+      priority: u.priority ?? (u.role === 'backup' ? 1 : 0)
+    }
+  })
+  checkUnique(r.upstreams.map(u => u.name), j => ['routes', index, 'upstreams', j, 'name'], `upstream name in route "${r.name}"`, source, issues)
+  const host = r.match.host?.toLowerCase()
+  return {
+    name: r.name,
+    index,
+    pathPrefix: r.match.pathPrefix,
+    host: host === undefined ? null : host.startsWith('*.') ? { suffix: host.slice(1) } : { exact: host },
+    methods: r.match.methods === undefined ? null : new Set(r.match.methods.map(m => m.toUpperCase())),
+    headers: r.match.headers === undefined ? null : Object.entries(r.match.headers).map(([k, v]) => [k.toLowerCase(), v] as const),
+    stripPrefix: r.stripPrefix ?? false,
+    preserveHost: r.preserveHost ?? true,
+    timeouts: resolveTimeouts(r.timeouts, ['routes', index, 'timeouts'], base, duration),
+    upstreams: upstreams.map((u, order) => ({ u, order }))
+      .sort((a, b) => a.u.priority - b.u.priority || a.order - b.order)
+      .map(x => x.u)
+  }
+}
+
+function safeUrl (text: string): URL {
+  try {
+    return new URL(text)
+  } catch {
+    return new URL('http://invalid.invalid') // the schema has reported it
+  }
+}
+
+function checkUnique (names: readonly string[], pathOf: (i: number) => Path, what: string, source: PolicySource, issues: PolicyIssue[]): void {
+  names.forEach((name, i) => {
+    const first = names.indexOf(name)
+    if (first !== i) issues.push(source.issue(pathOf(i), `${what} "${name}" is already used at line ${source.locate(pathOf(first)).line}; names must be unique`))
+  })
+}
+
+/** A route every request of which an earlier route already takes is a mistake. */
+function checkShadowed (routes: readonly RouteConfig[], source: PolicySource, issues: PolicyIssue[]): void {
+  for (const later of routes) {
+    for (const earlier of routes) {
+      if (earlier.index >= later.index) break
+      if (covers(earlier, later)) {
+        issues.push(source.issue(['routes', later.index, 'match'],
+          `route "${later.name}" can never match: route "${earlier.name}" (pathPrefix ${earlier.pathPrefix}) comes first and takes all its requests; move "${later.name}" above it or narrow "${earlier.name}"`))
+        break
+      }
+    }
+  }
+}
+
+function covers (a: RouteConfig, b: RouteConfig): boolean {
+  if (!b.pathPrefix.startsWith(a.pathPrefix)) return false
+  if (a.host !== null && JSON.stringify(a.host) !== JSON.stringify(b.host)) return false
+  if (a.methods !== null && (b.methods === null || [...b.methods].some(m => !a.methods?.has(m)))) return false
+  if (a.headers !== null && a.headers.some(([k, v]) => !(b.headers ?? []).some(([k2, v2]) => k === k2 && v === v2))) return false
+  return true
+}
+
+function deepFreeze<T> (value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value) && !(value instanceof Set)) {
+    for (const v of Object.values(value)) deepFreeze(v)
+    Object.freeze(value)
+  }
+  return value
+}

@@ -1,0 +1,127 @@
+/**
+ * The policy schema: the one source of the TypeScript type (`PolicyDoc`), the
+ * Ajv validator (validate.ts) and policies/schema.json (npm run schema).
+ *
+ * Only settings the gateway really implements are here; unknown keys are
+ * rejected everywhere (`additionalProperties: false`). Human units are
+ * strings (`250ms`, `5s`, `30%`), turned into numbers by compile.ts.
+ * `x-hint` is our own annotation: validate.ts appends it to the error message
+ * to say how to fix a value.
+ */
+import { Type, type Static, type ObjectOptions, type TProperties } from '@sinclair/typebox'
+import { DURATION_PATTERN } from '../core/units.js'
+
+const strict = <T extends TProperties>(props: T, options: ObjectOptions = {}) =>
+  Type.Object(props, { additionalProperties: false, ...options })
+
+const Duration = (description: string, dflt?: string) =>
+  Type.String({
+    pattern: DURATION_PATTERN,
+    description: dflt === undefined ? description : `${description} @default ${dflt}`,
+    'x-hint': 'write a duration with a unit, e.g. 250ms, 5s, 1m'
+  })
+
+const Name = (what: string) => Type.String({
+  pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$',
+  description: `Name of the ${what}: letters, digits, _ . - (shown in /status, events and headers).`,
+  'x-hint': 'use letters, digits, "_", "." or "-", starting with a letter or digit'
+})
+
+const Port = Type.Integer({ minimum: 0, maximum: 65535, description: 'TCP port (0 = any free port).' })
+
+export const ListenerSchema = strict({
+  name: Type.Optional(Name('listener')),
+  trustForwarded: Type.Optional(Type.Boolean({
+    description: 'Keep X-Forwarded-For/Forwarded chains sent by clients and append to them (only behind a trusted load balancer). When false they are replaced, so clients cannot spoof their address. @default false'
+  })),
+  host: Type.Optional(Type.String({ minLength: 1, description: 'Address to bind. @default 0.0.0.0' })),
+  port: Port
+})
+
+export const AdminSchema = strict({
+  host: Type.Optional(Type.String({ minLength: 1, description: 'Address to bind the admin API. @default 127.0.0.1 (localhost only)' })),
+  port: Port,
+  tokenEnv: Type.Optional(Type.String({
+    pattern: '^[A-Za-z_][A-Za-z0-9_]*$',
+    description: 'Name of an environment variable holding the bearer token the admin API requires. The token itself never goes in the file.',
+    'x-hint': 'give the NAME of an environment variable, e.g. GATEWAY_ADMIN_TOKEN'
+  }))
+})
+
+export const TimeoutsSchema = strict({
+  connect: Type.Optional(Duration('Time allowed to open a TCP connection to the upstream.', '2s')),
+  responseHeaders: Type.Optional(Duration('Time from sending the request until the upstream response headers arrive.', '15s')),
+  bodyIdle: Type.Optional(Duration('Longest pause between two chunks of the upstream response body.', '30s')),
+  total: Type.Optional(Duration('Deadline for the whole exchange, first byte in to last byte out. Unset = no overall deadline (streaming-friendly).'))
+}, { description: 'Per-route timeouts; unset keys fall back to defaults.timeouts, then to the built-in defaults.' })
+
+export const UpstreamSchema = strict({
+  name: Name('upstream'),
+  url: Type.String({
+    pattern: '^https?://[^\\s/?#]+(/[^\\s?#]*)?$',
+    description: 'Base URL: http(s)://host:port[/base-path]. The base path is prepended to the forwarded path.',
+    'x-hint': 'write a URL like http://10.0.0.5:8080 or https://pay.internal/api (no query, no fragment)'
+  }),
+  weight: Type.Optional(Type.Integer({ minimum: 0, maximum: 10000, description: 'Relative share within its priority level; 0 drains the upstream. @default 1' })),
+  role: Type.Optional(Type.Unsafe<'primary' | 'backup'>({
+    type: 'string',
+    enum: ['primary', 'backup'],
+    description: 'primary = priority 0, backup = priority 1. Use either role or priority. @default primary',
+    'x-hint': 'use "primary" or "backup"'
+  })),
+  priority: Type.Optional(Type.Integer({ minimum: 0, maximum: 9, description: 'Priority level, 0 first; a level takes traffic only when every lower level is unavailable.' }))
+})
+
+export const MatchSchema = strict({
+  pathPrefix: Type.String({
+    pattern: '^/',
+    description: 'Requests whose path starts with this string (plain prefix, like Envoy and Traefik).',
+    'x-hint': 'start the prefix with "/"'
+  }),
+  host: Type.Optional(Type.String({
+    pattern: '^(\\*\\.)?[A-Za-z0-9.-]+$',
+    description: 'Host header to match, case-insensitive, port ignored; "*.example.com" matches any subdomain.',
+    'x-hint': 'write a host name like api.example.com or *.example.com'
+  })),
+  methods: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z]+$' }), {
+    minItems: 1, uniqueItems: true, description: 'HTTP methods to match (any case). Unset = all methods.'
+  })),
+  headers: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$' }), Type.String(), {
+    description: 'Request headers that must be present with exactly these values (name case-insensitive).'
+  }))
+})
+
+export const RouteSchema = strict({
+  name: Name('route'),
+  match: MatchSchema,
+  stripPrefix: Type.Optional(Type.Boolean({ description: 'Remove match.pathPrefix from the path before forwarding. @default false' })),
+  preserveHost: Type.Optional(Type.Boolean({ description: 'Forward the client Host header (true) or the upstream URL host (false). X-Forwarded-Host always carries the original. @default true' })),
+  timeouts: Type.Optional(TimeoutsSchema),
+  upstreams: Type.Array(UpstreamSchema, { minItems: 1, description: 'The pool: named upstreams with weight and role/priority.' })
+})
+
+export const PolicySchema = strict({
+  version: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Free-form label shown in /status next to the content hash.' })),
+  listeners: Type.Array(ListenerSchema, { minItems: 1, description: 'Where clients connect. Bound at start-up (a reload cannot change them).' }),
+  admin: Type.Optional(AdminSchema),
+  defaults: Type.Optional(strict({
+    timeouts: Type.Optional(TimeoutsSchema)
+  }, { description: 'Values every route inherits unless it sets its own.' })),
+  stats: Type.Optional(strict({
+    window: Type.Optional(Duration('Sliding window of the per-upstream latency histograms and counters shown in /status.', '10s')),
+    resolution: Type.Optional(Duration('Width of one slot of the sliding window; the window moves by this step.', '1s'))
+  })),
+  shutdown: Type.Optional(strict({
+    drainTimeout: Type.Optional(Duration('On SIGTERM: how long to let in-flight requests finish before closing their connections.', '10s'))
+  })),
+  routes: Type.Array(RouteSchema, { minItems: 1, description: 'Matched in order; the first match wins.' })
+}, {
+  $id: 'https://self-healing-gateway.local/policy.schema.json',
+  title: 'Self-healing gateway policy',
+  description: 'Policy file for the self-healing gateway (YAML or JSON).'
+})
+
+export type PolicyDoc = Static<typeof PolicySchema>
+export type RouteDoc = Static<typeof RouteSchema>
+export type UpstreamDoc = Static<typeof UpstreamSchema>
+export type TimeoutsDoc = Static<typeof TimeoutsSchema>

@@ -1,0 +1,79 @@
+/**
+ * The compiled, immutable form of a policy: numbers instead of human units,
+ * defaults filled in, routes ready to match. A request reads one snapshot at
+ * its start and keeps it to the end (STYLE.md #6).
+ */
+
+export interface TimeoutsConfig {
+  readonly connectMs: number
+  readonly responseHeadersMs: number
+  readonly bodyIdleMs: number
+  /** 0 = no overall deadline. */
+  readonly totalMs: number
+}
+
+export interface UpstreamConfig {
+  readonly name: string
+  /** `route/upstream`: the key of its stats, stable across reloads. */
+  readonly key: string
+  /** scheme://host:port, the connection pool's key. */
+  readonly origin: string
+  /** Path prepended to the forwarded path ('' or '/base' without trailing slash). */
+  readonly basePath: string
+  /** host[:port] as written in the URL, sent as Host when preserveHost is false. */
+  readonly hostHeader: string
+  readonly weight: number
+  readonly priority: number
+}
+
+export interface RouteConfig {
+  readonly name: string
+  readonly index: number
+  readonly pathPrefix: string
+  /** Lower-case exact host, or suffix ".example.com" when wildcard; null = any host. */
+  readonly host: { readonly exact: string } | { readonly suffix: string } | null
+  readonly methods: ReadonlySet<string> | null
+  /** [lower-case name, value] pairs that must all be present. */
+  readonly headers: ReadonlyArray<readonly [string, string]> | null
+  readonly stripPrefix: boolean
+  readonly preserveHost: boolean
+  readonly timeouts: TimeoutsConfig
+  /** Sorted by priority, then file order. */
+  readonly upstreams: readonly UpstreamConfig[]
+}
+
+export interface ListenerConfig {
+  readonly name: string
+  readonly host: string
+  readonly port: number
+  readonly trustForwarded: boolean
+}
+
+export interface AdminConfig {
+  readonly host: string
+  readonly port: number
+  /** The resolved token (from the environment), or null when none is required. */
+  readonly token: string | null
+  readonly tokenEnv: string | null
+}
+
+export interface PolicySnapshot {
+  /** The file's `version` label, or the first 12 hex digits of its hash. */
+  readonly version: string
+  /** sha256 of the file text: unchanged files are not reloaded. */
+  readonly hash: string
+  readonly file: string
+  readonly listeners: readonly ListenerConfig[]
+  readonly admin: AdminConfig | null
+  readonly statsWindowMs: number
+  readonly statsResolutionMs: number
+  readonly drainTimeoutMs: number
+  readonly routes: readonly RouteConfig[]
+}
+
+export const DEFAULT_TIMEOUTS: TimeoutsConfig = Object.freeze({
+  connectMs: 2000,
+  responseHeadersMs: 15_000,
+  bodyIdleMs: 30_000,
+  totalMs: 0
+})

@@ -1,0 +1,57 @@
+/**
+ * Total-request deadlines on one shared timer instead of a timer per
+ * request (STYLE.md #9). Precision is the tick (25 ms by default), which is
+ * ample for deadlines measured in hundreds of milliseconds or more.
+ */
+import type { Clock } from '../core/clock.js'
+
+export interface Deadline {
+  readonly deadlineAt: number
+  expire (): void
+}
+
+export class DeadlineSweeper {
+  readonly #entries = new Set<Deadline>()
+  readonly #clock: Clock
+  readonly #tickMs: number
+  #timer: NodeJS.Timeout | null = null
+
+  /** @param tickMs how often deadlines are checked. @default 25 */
+  constructor (clock: Clock, tickMs = 25) {
+    this.#clock = clock
+    this.#tickMs = tickMs
+  }
+
+  add (entry: Deadline): void {
+    this.#entries.add(entry)
+    if (this.#timer === null) {
+      this.#timer = setInterval(() => this.sweep(), this.#tickMs)
+      this.#timer.unref()
+    }
+  }
+
+  delete (entry: Deadline): void {
+    this.#entries.delete(entry)
+  }
+
+  /** Expire everything due; stops the timer when nothing is left to watch. */
+  sweep (): void {
+    const now = this.#clock.now()
+    for (const e of this.#entries) {
+      if (e.deadlineAt <= now) {
+        this.#entries.delete(e)
+        e.expire()
+      }
+    }
+    if (this.#entries.size === 0 && this.#timer !== null) {
+      clearInterval(this.#timer)
+      this.#timer = null
+    }
+  }
+
+  close (): void {
+    if (this.#timer !== null) clearInterval(this.#timer)
+    this.#timer = null
+    this.#entries.clear()
+  }
+}

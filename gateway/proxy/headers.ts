@@ -1,0 +1,117 @@
+/**
+ * Header rules of a forwarding proxy (RFC 9110 §7.6.1, fastify-reply-from's
+ * utils): hop-by-hop headers and those named in Connection are not
+ * forwarded; X-Forwarded-* / Forwarded are set; X-Request-Id is propagated or
+ * made. Works on raw flat [name, value, …] arrays so Node never builds a
+ * header object on the hot path.
+ */
+import { randomUUID } from 'node:crypto'
+
+/** Never forwarded in either direction. `expect` is answered by Node itself (100-continue). */
+const HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer',
+  'upgrade', 'proxy-authenticate', 'proxy-authorization', 'expect', 'http2-settings'
+])
+const FORWARDING = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'forwarded'])
+const SAFE_REQUEST_ID = /^[\x21-\x7e]{1,200}$/
+
+export interface ScannedRequest {
+  /** Headers to forward, without hop-by-hop, host, forwarding and request-id headers. */
+  readonly out: string[]
+  readonly host: string
+  readonly requestId: string
+  /** Incoming X-Forwarded-For / Forwarded values (only kept when the listener trusts them). */
+  readonly xff: string | null
+  readonly forwarded: string | null
+  /** Content-Length > 0 or Transfer-Encoding present: the body must be streamed on. */
+  readonly hasBody: boolean
+}
+
+/** One pass over the client's raw headers. */
+export function scanRequestHeaders (raw: readonly string[], trustForwarded: boolean): ScannedRequest {
+  const out: string[] = []
+  let host = ''
+  let requestId: string | null = null
+  let xff: string | null = null
+  let forwarded: string | null = null
+  let connection: string | null = null
+  let hasBody = false
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    const value = raw[i + 1] as string
+    const lower = name.toLowerCase()
+    if (lower === 'host') host = value
+    else if (lower === 'content-length') {
+      hasBody = value !== '0'
+      out.push(name, value)
+    } else if (lower === 'transfer-encoding') hasBody = true
+    else if (lower === 'x-request-id') requestId = value
+    else if (HOP_BY_HOP.has(lower)) {
+      if (lower === 'connection') connection = connection === null ? value : `${connection}, ${value}`
+    } else if (FORWARDING.has(lower)) {
+      if (trustForwarded) {
+        if (lower === 'x-forwarded-for') xff = xff === null ? value : `${xff}, ${value}`
+        else if (lower === 'forwarded') forwarded = forwarded === null ? value : `${forwarded}, ${value}`
+      }
+    } else {
+      out.push(name, value)
+    }
+  }
+  return {
+    out: connection === null ? out : dropConnectionTokens(out, connection),
+    host,
+    requestId: requestId !== null && SAFE_REQUEST_ID.test(requestId) ? requestId : randomUUID(),
+    xff,
+    forwarded,
+    hasBody
+  }
+}
+
+/** Headers the Connection header names are hop-by-hop too (RFC 9110 §7.6.1). */
+function dropConnectionTokens (headers: string[], connection: string): string[] {
+  const tokens = new Set(connection.toLowerCase().split(',').map(t => t.trim()).filter(t => t !== ''))
+  const kept: string[] = []
+  for (let i = 0; i < headers.length; i += 2) {
+    if (!tokens.has((headers[i] as string).toLowerCase())) kept.push(headers[i] as string, headers[i + 1] as string)
+  }
+  return kept
+}
+
+/** Appends Host, X-Forwarded-*, Forwarded and X-Request-Id to `scan.out`. */
+export function addForwardingHeaders (scan: ScannedRequest, clientIp: string, proto: string, upstreamHost: string | null): string[] {
+  const out = scan.out
+  const host = scan.host
+  out.push('host', upstreamHost ?? (host === '' ? 'localhost' : host))
+  out.push('x-forwarded-for', scan.xff === null ? clientIp : `${scan.xff}, ${clientIp}`)
+  out.push('x-forwarded-proto', proto)
+  if (host !== '') out.push('x-forwarded-host', host)
+  const forFor = clientIp.includes(':') ? `"[${clientIp}]"` : clientIp
+  const element = host === '' ? `for=${forFor};proto=${proto}` : `for=${forFor};host="${host.replace(/["\\]/g, '')}";proto=${proto}`
+  out.push('forwarded', scan.forwarded === null ? element : `${scan.forwarded}, ${element}`)
+  out.push('x-request-id', scan.requestId)
+  return out
+}
+
+/**
+ * Upstream response headers (undici raw Buffers) to a flat string array for
+ * res.writeHead, minus hop-by-hop ones, plus the gateway's own.
+ */
+export function responseHeaders (raw: readonly Buffer[], requestId: string, upstreamName: string): string[] {
+  const out: string[] = []
+  let connection: string | null = null
+  let hasRequestId = false
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as Buffer).toString('latin1')
+    const lower = name.toLowerCase()
+    if (HOP_BY_HOP.has(lower)) {
+      if (lower === 'connection') connection = (raw[i + 1] as Buffer).toString('latin1')
+      continue
+    }
+    if (lower === 'x-request-id') hasRequestId = true
+    out.push(name, (raw[i + 1] as Buffer).toString('latin1'))
+  }
+  const kept = connection === null ? out : dropConnectionTokens(out, connection)
+  if (!hasRequestId) kept.push('x-request-id', requestId)
+  kept.push('x-gateway-upstream', upstreamName)
+  return kept
+}

@@ -1,0 +1,52 @@
+/**
+ * One undici keep-alive Pool per upstream origin and connect timeout, shared
+ * by every route that uses it and kept across reloads. Pools no longer
+ * referenced after a reload are closed gracefully (queued requests finish).
+ */
+import { Pool } from 'undici'
+
+export class PoolRegistry {
+  readonly #pools = new Map<string, Pool>()
+
+  get (origin: string, connectTimeoutMs: number): Pool {
+    const key = poolKey(origin, connectTimeoutMs)
+    let pool = this.#pools.get(key)
+    if (pool === undefined) {
+      pool = new Pool(origin, {
+        connect: { timeout: connectTimeoutMs },
+        // Keep-alive for a while but below the common 5 s server default, so
+        // the upstream never closes a socket we are about to reuse.
+        keepAliveTimeout: 4000,
+        keepAliveMaxTimeout: 60_000,
+        pipelining: 1
+      })
+      this.#pools.set(key, pool)
+    }
+    return pool
+  }
+
+  /** Close pools whose key is not in `keep` (as `origin|connectMs`). */
+  retain (keep: ReadonlySet<string>): void {
+    for (const [key, pool] of this.#pools) {
+      if (!keep.has(key)) {
+        this.#pools.delete(key)
+        pool.close().catch(() => {})
+      }
+    }
+  }
+
+  async close (): Promise<void> {
+    const pools = [...this.#pools.values()]
+    this.#pools.clear()
+    await Promise.all(pools.map(p => p.close().catch(() => {})))
+  }
+
+  /** Close without waiting for in-flight requests (shutdown past the drain bound). */
+  async destroy (): Promise<void> {
+    const pools = [...this.#pools.values()]
+    this.#pools.clear()
+    await Promise.all(pools.map(p => p.destroy().catch(() => {})))
+  }
+}
+
+export const poolKey = (origin: string, connectTimeoutMs: number): string => `${origin}|${connectTimeoutMs}`

@@ -1,0 +1,34 @@
+/**
+ * First-match routing over the snapshot's routes (declared order, like
+ * Envoy). Only the cheap checks run per request: a string prefix, and the
+ * host/method/header checks of routes that ask for them.
+ */
+import type { RouteConfig } from '../policy/snapshot.js'
+
+/** "Example.COM:8080" → "example.com"; "[::1]:80" → "[::1]". */
+export function normalizeHost (host: string): string {
+  const end = host.startsWith('[') ? host.indexOf(']') + 1 : host.lastIndexOf(':')
+  return (end > 0 ? host.slice(0, end) : host).toLowerCase()
+}
+
+export function routeMatches (route: RouteConfig, method: string, path: string, host: string, raw: readonly string[]): boolean {
+  if (!path.startsWith(route.pathPrefix)) return false
+  if (route.methods !== null && !route.methods.has(method)) return false
+  if (route.host !== null) {
+    const h = normalizeHost(host)
+    if ('exact' in route.host ? h !== route.host.exact : !h.endsWith(route.host.suffix)) return false
+  }
+  if (route.headers !== null) {
+    for (const [name, value] of route.headers) {
+      if (!hasHeader(raw, name, value)) return false
+    }
+  }
+  return true
+}
+
+function hasHeader (raw: readonly string[], name: string, value: string): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    if ((raw[i] as string).length === name.length && (raw[i] as string).toLowerCase() === name && raw[i + 1] === value) return true
+  }
+  return false
+}

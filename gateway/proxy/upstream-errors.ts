@@ -1,0 +1,48 @@
+/**
+ * The one place that maps transport failures to gateway errors
+ * (fastify-reply-from's idea), keeping the original as `cause`:
+ * connect failures and resets → 502, timeouts → 504, bad HTTP → 502.
+ */
+import { ERRORS, GatewayError, type ErrorSpec } from '../core/errors.js'
+import { OUTCOME_INDEX } from '../health/outcome.js'
+
+export interface Classified {
+  readonly spec: ErrorSpec
+  /** Index into OUTCOMES. */
+  readonly outcome: number
+  /** Safe to show a client: no addresses, no stack. */
+  readonly detail: string
+}
+
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'UND_ERR_CONNECT_TIMEOUT', 'ECONNABORTED'])
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT'])
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED'])
+
+export function classifyUpstreamError (err: unknown): Classified {
+  if (err instanceof GatewayError) {
+    return { spec: err.spec, outcome: err.spec === ERRORS.UPSTREAM_TIMEOUT ? OUTCOME_INDEX.timeout : OUTCOME_INDEX.reset, detail: err.message }
+  }
+  const code = String((err as { code?: unknown } | null)?.code ?? '')
+  if (CONNECT_CODES.has(code)) {
+    const detail = code === 'UND_ERR_CONNECT_TIMEOUT' ? 'connecting to the upstream timed out' : code.startsWith('E') && code !== 'ECONNREFUSED' ? 'the upstream host could not be reached' : 'the upstream refused the connection'
+    return { spec: ERRORS.UPSTREAM_CONNECT, outcome: OUTCOME_INDEX.connect, detail }
+  }
+  if (TIMEOUT_CODES.has(code)) {
+    const detail = code === 'UND_ERR_BODY_TIMEOUT' ? 'the upstream stopped sending its response body' : 'the upstream sent no response headers within the route timeout'
+    return { spec: ERRORS.UPSTREAM_TIMEOUT, outcome: OUTCOME_INDEX.timeout, detail }
+  }
+  if (RESET_CODES.has(code)) {
+    return { spec: ERRORS.UPSTREAM_RESET, outcome: OUTCOME_INDEX.reset, detail: 'the upstream closed the connection before the response was complete' }
+  }
+  if (code.startsWith('HPE_') || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || code === 'UND_ERR_INFO' || code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') {
+    return { spec: ERRORS.UPSTREAM_PROTOCOL, outcome: OUTCOME_INDEX.protocol, detail: 'the upstream response was not valid HTTP' }
+  }
+  if (code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') {
+    return { spec: ERRORS.BAD_REQUEST, outcome: OUTCOME_INDEX.aborted, detail: 'the request body did not match its Content-Length' }
+  }
+  return { spec: ERRORS.UPSTREAM_RESET, outcome: OUTCOME_INDEX.reset, detail: 'the exchange with the upstream failed' }
+}
+
+/** The total deadline fired: made here so its classification is exact. */
+export const totalDeadlineError = (ms: number): GatewayError =>
+  new GatewayError(ERRORS.UPSTREAM_TIMEOUT, `the exchange exceeded the route's total timeout of ${ms}ms`)

@@ -1,0 +1,27 @@
+/**
+ * `npm start`: the quick start. Starts the local demo services (payment and
+ * product, each a primary and a backup) and the gateway on
+ * policies/default.yaml in front of them, in one process, so a new user can
+ * `curl localhost:8080/pay/checkout` at once. Ctrl-C stops both.
+ *
+ * `POLICY=path npm start` uses another policy with the same demo services.
+ */
+import { startDemoUpstreams, DEMO_NAMES } from './demo-upstreams.js'
+import { runCli } from '../gateway/cli/commands.js'
+
+const policy = process.env.POLICY ?? 'policies/default.yaml'
+const demo = await startDemoUpstreams()
+for (const name of DEMO_NAMES) {
+  const u = demo.upstreams[name]
+  process.stdout.write(`demo: ${name.padEnd(16)} ${u.url}  (inject faults: curl -X POST ${u.url}/_fault -d '{"latencyMs":5000}')\n`)
+}
+const code = await runCli(['run', '--policy', policy])
+if (code !== null) {
+  await demo.close()
+  process.exit(code)
+}
+process.stdout.write(`
+try:  curl -s localhost:8080/pay/checkout -d '{"amount":42}'
+      curl -s localhost:8080/products/sku-1
+      curl -s localhost:9901/status
+`)
