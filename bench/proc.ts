@@ -103,6 +103,11 @@ export class ChildSet {
     return child;
   }
 
+  /** Process-group ids of live children (each child leads its own group). */
+  groups(): number[] {
+    return [...this.children].flatMap((c) => (c.proc.pid === undefined ? [] : [c.proc.pid]));
+  }
+
   /** SIGTERMs every live child's process group, then SIGKILLs stragglers. */
   async killAll(graceMs = 2000): Promise<void> {
     const live = [...this.children];

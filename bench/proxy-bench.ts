@@ -54,10 +54,14 @@ import {
   type Child,
   type Pinning,
 } from './proc.js';
+import { noiseBetween, snapshot, type Noise } from './noise.js';
 import { banner, fmt, fmtDelta, median, ratio, summarize, table, type Summary } from './report.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const READY_TIMEOUT_MS = 20_000;
+/** A run during which other processes used this much CPU (% of one CPU) is flagged. */
+const NOISY_PCT = 10;
+const cpus = os.availableParallelism();
 
 /** Benchmark settings (from env). */
 interface Config {
@@ -196,6 +200,8 @@ interface RunRecord {
   round: number;
   target: string;
   measurement: Measurement;
+  /** CPU used by other processes during the run (undefined off Linux). */
+  noise: Noise | undefined;
 }
 
 async function main(children: ChildSet, logDir: string, pin: Pinning): Promise<number> {
@@ -249,10 +255,16 @@ async function main(children: ChildSet, logDir: string, pin: Pinning): Promise<n
   const dead = new Set<string>();
   const live = (): Target[] => targets.filter((t) => !dead.has(t.name));
   const runOne = async (phase: RunRecord['phase'], round: number, t: Target, fn: () => Promise<Measurement>) => {
+    const before = snapshot(children.groups());
     const m = await fn();
-    runs.push({ phase, round, target: t.name, measurement: m });
+    const noise = noiseBetween(before, snapshot(children.groups()), cpus);
+    runs.push({ phase, round, target: t.name, measurement: m, noise });
     const bad = m.errors || m.non2xx ? `  !!! errors=${m.errors} non2xx=${m.non2xx}` : '';
-    log(`[${phase} ${round}/${phase === 'warmup' ? 1 : cfg.rounds}] ${t.label.padEnd(8)} ${fmt(m.reqPerSec)} req/s  p50 ${fmt(m.p50Ms, 3)} ms  p99 ${fmt(m.p99Ms, 3)} ms${bad}`);
+    const busy = noise && noise.foreignPct >= NOISY_PCT ? `  !!! other processes used ${noise.foreignPct}% CPU` : '';
+    log(
+      `[${phase} ${round}/${phase === 'warmup' ? 1 : cfg.rounds}] ${t.label.padEnd(8)} ${fmt(m.reqPerSec)} req/s` +
+        `  p50 ${fmt(m.p50Ms, 3)} ms  p99 ${fmt(m.p99Ms, 3)} ms  noise ${fmt(noise?.foreignPct, 1)}%${bad}${busy}`,
+    );
     if (!alive(originChild)) throw new Error(`origin died during ${phase}${logTail(originChild)}`);
     if (!alive(t.child)) {
       dead.add(t.name);
@@ -290,6 +302,11 @@ async function main(children: ChildSet, logDir: string, pin: Pinning): Promise<n
     return median(of('latency', name).map((m, i) => m[key] - (o[i]?.[key] ?? Number.NaN)));
   };
   const rps = (name: string): number | undefined => tput.get(name)?.reqPerSec;
+  /** Highest other-process CPU % over a target's runs in a phase. */
+  const maxNoise = (phase: RunRecord['phase'], name: string): number => {
+    const xs = runs.flatMap((x) => (x.phase === phase && x.target === name && x.noise ? [x.noise.foreignPct] : []));
+    return xs.length ? Math.max(...xs) : Number.NaN;
+  };
   const ratios = {
     gatewayOverBare: ratio(rps('gateway'), rps('bare')),
     bareOverOrigin: ratio(rps('bare'), rps('origin')),
@@ -305,7 +322,7 @@ async function main(children: ChildSet, logDir: string, pin: Pinning): Promise<n
   out.push(`Throughput — autocannon -c ${cfg.connections} -p 1, ${cfg.duration} s × ${cfg.rounds} round(s), medians`);
   out.push(
     table([
-      ['target', 'req/s', 'spread', 'p50 ms', 'p99 ms', '2xx', 'errors', 'non2xx'],
+      ['target', 'req/s', 'spread', 'p50 ms', 'p99 ms', '2xx', 'errors', 'non2xx', 'noise'],
       ...[...tput.values()].map((s) => [
         labelOf(s.target),
         fmt(s.reqPerSec),
@@ -315,6 +332,7 @@ async function main(children: ChildSet, logDir: string, pin: Pinning): Promise<n
         fmt(s.ok),
         fmt(s.errors),
         fmt(s.non2xx),
+        `${fmt(maxNoise('throughput', s.target), 1)}%`,
       ]),
     ]),
   );
@@ -323,7 +341,7 @@ async function main(children: ChildSet, logDir: string, pin: Pinning): Promise<n
   out.push(`Latency at ${cfg.rate} req/s — ${tool}, ${cfg.rateConnections} conns, ${cfg.latencyDuration} s × ${cfg.rounds} round(s), medians`);
   out.push(
     table([
-      ['target', 'p50 ms', 'p99 ms', 'added p50', 'added p99', 'errors', 'non2xx'],
+      ['target', 'p50 ms', 'p99 ms', 'added p50', 'added p99', 'errors', 'non2xx', 'noise'],
       ...[...lat.values()].map((s) => [
         labelOf(s.target),
         fmt(s.p50Ms, 3),
@@ -332,9 +350,11 @@ async function main(children: ChildSet, logDir: string, pin: Pinning): Promise<n
         s.target === 'origin' ? '-' : fmtDelta(added(s.target, 'p99Ms')),
         fmt(s.errors),
         fmt(s.non2xx),
+        `${fmt(maxNoise('latency', s.target), 1)}%`,
       ]),
     ]),
   );
+  out.push(`(autocannon latencies have 1 ms resolution; noise = max CPU % of one core used by OTHER processes during a run)`);
   out.push('');
   const hit = ratios.gatewayOverBare >= 1.3 ? 'OK' : Number.isNaN(ratios.gatewayOverBare) ? 'n/a' : 'MISS';
   out.push('Ratios (req/s, medians)');
@@ -345,6 +365,10 @@ async function main(children: ChildSet, logDir: string, pin: Pinning): Promise<n
   out.push(`  bare     p50 ${fmtDelta(ratios.addedP50Ms.bare)} ms   p99 ${fmtDelta(ratios.addedP99Ms.bare)} ms`);
   out.push(`  ${labelOf('gateway').padEnd(8)} p50 ${fmtDelta(ratios.addedP50Ms.gateway)} ms   p99 ${fmtDelta(ratios.addedP99Ms.gateway)} ms`);
   if (!pin.enabled) out.push(banner('UNPINNED RUN — do not trust these figures'));
+  const noisy = runs.filter((x) => (x.noise?.foreignPct ?? 0) >= NOISY_PCT).length;
+  if (noisy) {
+    out.push(banner(`BUSY MACHINE: other processes used >= ${NOISY_PCT}% CPU during ${noisy}/${runs.length} runs — re-run on a quiet machine`));
+  }
   process.stdout.write(`${out.join('\n')}\n`);
 
   // Loud flags: errors anywhere (warm-up included) or failed targets.
@@ -387,16 +411,23 @@ async function main(children: ChildSet, logDir: string, pin: Pinning): Promise<n
 const logDir = await mkdtemp(path.join(os.tmpdir(), 'proxy-bench-'));
 const pin = detectPinning();
 const children = new ChildSet(pin);
-let exiting = false;
+let exiting: Promise<never> | undefined;
 
-async function shutdown(code: number): Promise<never> {
-  if (!exiting) {
-    exiting = true;
+/** Kills all children, tidies up and exits; later calls join the first one. */
+function shutdown(code: number): Promise<never> {
+  exiting ??= (async () => {
     await children.killAll();
     if (code === 0) await rm(logDir, { recursive: true, force: true });
     else log(`child logs kept in ${logDir}`);
-  }
-  process.exit(code);
+    process.exit(code);
+  })();
+  return exiting;
+}
+
+/** Logs a fatal error (unless already shutting down, when errors are expected) and exits 1. */
+function fatal(err: unknown): Promise<never> {
+  if (!exiting) log(`fatal: ${(err as Error)?.stack ?? String(err)}`);
+  return shutdown(1);
 }
 
 process.on('exit', () => children.killAllSync());
@@ -406,19 +437,7 @@ for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]
     void shutdown(code);
   });
 }
-process.on('uncaughtException', (err) => {
-  log(`fatal: ${err.stack ?? err.message}`);
-  void shutdown(1);
-});
-process.on('unhandledRejection', (err) => {
-  log(`fatal: ${(err as Error)?.stack ?? String(err)}`);
-  void shutdown(1);
-});
+process.on('uncaughtException', (err) => void fatal(err));
+process.on('unhandledRejection', (err) => void fatal(err));
 
-main(children, logDir, pin).then(
-  (code) => shutdown(code),
-  (err: unknown) => {
-    log(`fatal: ${(err as Error)?.stack ?? String(err)}`);
-    return shutdown(1);
-  },
-);
+main(children, logDir, pin).then(shutdown, fatal);

@@ -35,6 +35,7 @@ export class Exchange implements Dispatcher.DispatchHandler, InflightAttempt, De
   #abort: ((err?: Error) => void) | null = null
   #resume: (() => void) | null = null
   #recorded = false
+  #sentData = false
   #done = false
   #clientGone = false
 
@@ -84,10 +85,15 @@ export class Exchange implements Dispatcher.DispatchHandler, InflightAttempt, De
       this.#abort?.(err as Error)
       return false
     }
+    // Node holds headers until the first body write. When the body did not
+    // come in the same read (streaming, long-poll), send them now so the
+    // client is not left waiting; the common case pays nothing.
+    process.nextTick(this.#flushHeaders)
     return true
   }
 
   onData (chunk: Buffer): boolean {
+    this.#sentData = true
     const ok = this.#res.write(chunk)
     if (!ok) this.#res.once('drain', this.#onDrain)
     return ok
@@ -128,6 +134,10 @@ export class Exchange implements Dispatcher.DispatchHandler, InflightAttempt, De
   #finish (): void {
     this.#done = true
     if (this.deadlineAt !== Infinity) this.#env.sweeper.delete(this)
+  }
+
+  readonly #flushHeaders = (): void => {
+    if (!this.#sentData && !this.#done && !this.#res.destroyed) this.#res.flushHeaders()
   }
 
   readonly #onDrain = (): void => {

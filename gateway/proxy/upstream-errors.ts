@@ -34,7 +34,7 @@ export function classifyUpstreamError (err: unknown): Classified {
   if (RESET_CODES.has(code)) {
     return { spec: ERRORS.UPSTREAM_RESET, outcome: OUTCOME_INDEX.reset, detail: 'the upstream closed the connection before the response was complete' }
   }
-  if (code.startsWith('HPE_') || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || code === 'UND_ERR_INFO' || code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') {
+  if (code.startsWith('HPE_') || (err as Error | null)?.name === 'HTTPParserError' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || code === 'UND_ERR_INFO' || code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') {
     return { spec: ERRORS.UPSTREAM_PROTOCOL, outcome: OUTCOME_INDEX.protocol, detail: 'the upstream response was not valid HTTP' }
   }
   if (code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') {

@@ -317,7 +317,7 @@ export async function startFaultUpstream (opts: FaultUpstreamOptions = {}): Prom
     res.writeHead(200, {
       'content-type': 'application/json',
       connection: 'x-custom-hop, keep-alive',
-      'keep-alive': 'timeout=5',
+      'keep-alive': 'timeout=77',
       'x-custom-hop': '1',
       'proxy-authenticate': 'Basic',
       trailer: 'x-t',

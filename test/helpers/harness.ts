@@ -1,0 +1,70 @@
+/**
+ * Starts a real gateway on port 0 in front of real fault upstreams, from a
+ * policy written to a temp file. Everything is closed in t.teardown.
+ */
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Gateway, type GatewayOptions } from '../../gateway/app/gateway.js'
+import { startFaultUpstream, type FaultUpstream, type FaultUpstreamOptions } from '../../scripts/lib/fault-upstream.js'
+
+export interface Teardown { teardown (fn: () => unknown): void }
+
+export async function upstream (t: Teardown, opts: FaultUpstreamOptions = {}): Promise<FaultUpstream> {
+  const u = await startFaultUpstream(opts)
+  t.teardown(async () => await u.close())
+  return u
+}
+
+/** Writes `yaml` to a new temp dir and returns the file path. */
+export async function policyFile (yaml: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'gw-test-'))
+  const file = join(dir, 'policy.yaml')
+  await writeFile(file, yaml)
+  return file
+}
+
+/** Listener + admin on port 0 and the given routes block (YAML, indented by 2). */
+export function policyYaml (routes: string, extra = ''): string {
+  return `version: test
+listeners:
+  - name: public
+    host: 127.0.0.1
+    port: 0
+admin:
+  host: 127.0.0.1
+  port: 0
+${extra}
+routes:
+${routes}`
+}
+
+export interface Started {
+  readonly gw: Gateway
+  readonly file: string
+  /** http://127.0.0.1:port of the public listener. */
+  readonly url: string
+  readonly adminUrl: string
+}
+
+export async function startGateway (t: Teardown, yaml: string, opts: Partial<GatewayOptions> = {}): Promise<Started> {
+  const file = await policyFile(yaml)
+  const gw = await Gateway.start({ policyFile: file, watch: false, ...opts })
+  t.teardown(async () => await gw.close())
+  const a = gw.addresses()
+  const l = a.listeners[0]
+  if (l === undefined || a.admin === null) throw new Error('test policy needs a listener and an admin block')
+  return { gw, file, url: `http://127.0.0.1:${l.port}`, adminUrl: `http://127.0.0.1:${a.admin.port}` }
+}
+
+/** A route block with the given upstreams (name → url) and optional extra route keys. */
+export function route (name: string, prefix: string, ups: ReadonlyArray<{ name: string, url: string, weight?: number, role?: 'primary' | 'backup' }>, extra = ''): string {
+  const list = ups.map(u => `      - name: ${u.name}
+        url: ${u.url}${u.weight === undefined ? '' : `\n        weight: ${u.weight}`}${u.role === undefined ? '' : `\n        role: ${u.role}`}`).join('\n')
+  return `  - name: ${name}
+    match:
+      pathPrefix: ${prefix}
+${extra}    upstreams:
+${list}
+`
+}

@@ -1,0 +1,71 @@
+/**
+ * Human units, and the sliding-window recorder driven by a manual clock.
+ */
+import t from 'tap'
+import { parseDuration, parsePercent } from '../gateway/core/units.js'
+import { ManualClock } from '../gateway/core/clock.js'
+import { StatsRegistry } from '../gateway/health/stats-registry.js'
+import { OUTCOME_INDEX, statusOutcome } from '../gateway/health/outcome.js'
+
+t.test('durations and percentages', async t => {
+  t.equal(parseDuration('250ms'), 250)
+  t.equal(parseDuration('1.5s'), 1500)
+  t.equal(parseDuration('2m'), 120_000)
+  t.equal(parseDuration('1h'), 3_600_000)
+  t.throws(() => parseDuration('5'), /expected e\.g\. 250ms/)
+  t.throws(() => parseDuration('5 s'))
+  t.equal(parsePercent('30%'), 0.3)
+  t.equal(parsePercent('100%'), 1)
+  t.throws(() => parsePercent('130%'), /above 100%/)
+  t.throws(() => parsePercent('0.3'))
+})
+
+t.test('status classes', async t => {
+  t.equal(statusOutcome(204), OUTCOME_INDEX['2xx'])
+  t.equal(statusOutcome(302), OUTCOME_INDEX['3xx'])
+  t.equal(statusOutcome(429), OUTCOME_INDEX['4xx'])
+  t.equal(statusOutcome(503), OUTCOME_INDEX['5xx'])
+})
+
+t.test('window: quantiles of recorded latencies, in-flight ages, slots forgotten on rotation', async t => {
+  const clock = new ManualClock(1000)
+  const reg = new StatsRegistry(clock, 3000, 1000)
+  const s = reg.get('pay', 'primary')
+  t.equal(reg.get('pay', 'primary'), s, 'same key, same stats')
+
+  // 100 requests of 10..1000 ms
+  for (let i = 1; i <= 100; i++) {
+    const a = { startedAt: clock.now() - i * 10 }
+    s.begin(a)
+    s.end(a, OUTCOME_INDEX['2xx'])
+  }
+  const v = s.view()
+  t.equal(v.window.samples, 100)
+  t.ok(Math.abs((v.window.latencyMs?.p50 ?? 0) - 500) <= 10, `p50 ${v.window.latencyMs?.p50}`)
+  t.ok(Math.abs((v.window.latencyMs?.p99 ?? 0) - 990) <= 15, `p99 ${v.window.latencyMs?.p99}`)
+  t.equal(v.window.latencyMs?.max, 1000)
+
+  const stuck = { startedAt: clock.now() }
+  s.begin(stuck)
+  clock.advance(4200)
+  t.equal(s.view().inflight, 1)
+  t.equal(s.view().oldestInflightMs, 4200, 'age of a request that has not answered yet')
+
+  const aborted = { startedAt: clock.now() }
+  s.begin(aborted)
+  s.end(aborted, OUTCOME_INDEX.aborted, false)
+  t.equal(s.view().window.samples, 100, 'an abort is counted but not sampled')
+  t.equal(s.view().window.outcomes.aborted, 1)
+
+  reg.rotateAll()
+  reg.rotateAll()
+  t.equal(s.view().window.samples, 100, 'still inside a 3-slot window after 2 rotations')
+  reg.rotateAll()
+  t.equal(s.view().window.samples, 0, 'forgotten after the window passed')
+  t.equal(s.view().window.latencyMs, null)
+  t.equal(s.view().total['2xx'], 100, 'totals are kept')
+
+  reg.retain(new Set(['other/x']))
+  t.not(reg.get('pay', 'primary'), s, 'dropped when its upstream left the policy')
+  reg.close()
+})
