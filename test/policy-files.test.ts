@@ -100,7 +100,7 @@ const BROKEN = [
 const MISTAKES = [
   { what: 'unknown key with a typo', line: 9, at: 'stripPrefx', path: 'routes[0].stripPrefx', message: /unknown key "stripPrefx"\. Did you mean "stripPrefix"\?/ },
   { what: 'bad duration', line: 11, at: '5 seconds', path: 'routes[0].timeouts.connect', message: /"5 seconds" is not valid \(write a duration/ },
-  { what: 'duplicate upstream name', line: 15, at: 'pay-primary', path: 'routes[0].upstreams[1].name', message: /upstream name in route "payments" "pay-primary" is already used at line 13/ },
+  { what: 'duplicate upstream name', line: 15, at: 'pay-primary', path: 'routes[0].upstreams[1].name', message: /route "payments": upstream name "pay-primary" is already used at line 13/ },
   { what: 'bad URL', line: 16, at: '127.0.0.1:9102', path: 'routes[0].upstreams[1].url', message: /"127\.0\.0\.1:9102" is not valid \(write a URL/ },
   { what: 'role and priority both set', line: 18, at: 'priority', path: 'routes[0].upstreams[1].priority', message: /set either role or priority, not both/ },
   { what: 'shadowed route', line: 21, at: 'pathPrefix', path: 'routes[1].match', message: /route "card-payments" can never match: route "payments"/ }

@@ -63,6 +63,7 @@ export async function startAdmin (config: AdminConfig, api: AdminApi): Promise<A
 
 async function problem (reply: FastifyReply, spec: ErrorSpec, requestId: string): Promise<FastifyReply> {
   return await reply.code(spec.status).type('application/problem+json').header('x-gateway-error', spec.code)
+    .header('x-request-id', requestId).header('cache-control', 'no-store')
     .send(problemBody(spec, { requestId }))
 }
 

@@ -3,7 +3,7 @@
  *
  * Each entry has a stable `code` (`GW_ERR_<AREA>_<WHAT>`), the HTTP status a
  * client sees when it ends a request, and a one-line "how to solve". The table
- * is mirrored in docs/errors.md; test/errors.test.ts fails when the two differ.
+ * is mirrored in docs/errors.md; test/errors-doc.test.ts fails when the two differ.
  */
 
 export interface ErrorSpec {

@@ -109,7 +109,7 @@ function compileRoute (r: RouteDoc, index: number, base: TimeoutsConfig, source:
       priority: u.priority ?? (u.role === 'backup' ? 1 : 0)
     }
   })
-  checkUnique(r.upstreams.map(u => u.name), j => ['routes', index, 'upstreams', j, 'name'], `upstream name in route "${r.name}"`, source, issues)
+  checkUnique(r.upstreams.map(u => u.name), j => ['routes', index, 'upstreams', j, 'name'], `route "${r.name}": upstream name`, source, issues)
   const host = r.match.host?.toLowerCase()
   return {
     name: r.name,

@@ -17,7 +17,7 @@ const strict = <T extends TProperties>(props: T, options: ObjectOptions = {}) =>
 const Duration = (description: string, dflt?: string) =>
   Type.String({
     pattern: DURATION_PATTERN,
-    description: dflt === undefined ? description : `${description} @default ${dflt}`,
+    description: dflt === undefined ? `${description} Must be more than 0.` : `${description} Must be more than 0. @default ${dflt}`,
     'x-hint': 'write a duration with a unit, e.g. 250ms, 5s, 1m'
   })
 
@@ -30,7 +30,7 @@ const Name = (what: string) => Type.String({
 const Port = Type.Integer({ minimum: 0, maximum: 65535, description: 'TCP port (0 = any free port).' })
 
 export const ListenerSchema = strict({
-  name: Type.Optional(Name('listener')),
+  name: Type.Optional(Type.String({ ...Name('listener'), description: 'Name of the listener (shown in logs and /status). @default listener-<index>' })),
   trustForwarded: Type.Optional(Type.Boolean({
     description: 'Keep X-Forwarded-For/Forwarded chains sent by clients and append to them (only behind a trusted load balancer). When false they are replaced, so clients cannot spoof their address. @default false'
   })),
@@ -46,21 +46,23 @@ export const AdminSchema = strict({
     description: 'Name of an environment variable holding the bearer token the admin API requires. The token itself never goes in the file.',
     'x-hint': 'give the NAME of an environment variable, e.g. GATEWAY_ADMIN_TOKEN'
   }))
-})
+}, { description: 'The admin API (status, health, reload) on its own listener. Omit to run without one. With tokenEnv set, the variable must hold at least 8 characters or the gateway refuses to start.' })
 
-export const TimeoutsSchema = strict({
+const timeouts = (description: string) => strict({
   connect: Type.Optional(Duration('Time allowed to open a TCP connection to the upstream.', '2s')),
   responseHeaders: Type.Optional(Duration('Time from sending the request until the upstream response headers arrive.', '15s')),
   bodyIdle: Type.Optional(Duration('Longest pause between two chunks of the upstream response body.', '30s')),
-  total: Type.Optional(Duration('Deadline for the whole exchange, first byte in to last byte out. Unset = no overall deadline (streaming-friendly).'))
-}, { description: 'Per-route timeouts; unset keys fall back to defaults.timeouts, then to the built-in defaults.' })
+  total: Type.Optional(Duration('Deadline for the whole exchange, first byte in to last byte out. Unset = no overall deadline (streaming-friendly).', 'none'))
+}, { description })
+
+export const TimeoutsSchema = timeouts('Per-route timeouts; unset keys fall back to defaults.timeouts, then to the built-in defaults.')
 
 export const UpstreamSchema = strict({
   name: Name('upstream'),
   url: Type.String({
     pattern: '^https?://[^\\s/?#]+(/[^\\s?#]*)?$',
     description: 'Base URL: http(s)://host:port[/base-path]. The base path is prepended to the forwarded path.',
-    'x-hint': 'write a URL like http://10.0.0.5:8080 or https://pay.internal/api (no query, no fragment)'
+    'x-hint': 'write a URL like http://10.0.0.5:8080 or https://pay.internal/api, without query or fragment'
   }),
   weight: Type.Optional(Type.Integer({ minimum: 0, maximum: 10000, description: 'Relative share within its priority level; 0 drains the upstream. @default 1' })),
   role: Type.Optional(Type.Unsafe<'primary' | 'backup'>({
@@ -69,7 +71,7 @@ export const UpstreamSchema = strict({
     description: 'primary = priority 0, backup = priority 1. Use either role or priority. @default primary',
     'x-hint': 'use "primary" or "backup"'
   })),
-  priority: Type.Optional(Type.Integer({ minimum: 0, maximum: 9, description: 'Priority level, 0 first; a level takes traffic only when every lower level is unavailable.' }))
+  priority: Type.Optional(Type.Integer({ minimum: 0, maximum: 9, description: 'Priority level, 0 first; a level takes traffic only when every lower level is unavailable. @default from role (primary 0, backup 1)' }))
 })
 
 export const MatchSchema = strict({
@@ -84,12 +86,13 @@ export const MatchSchema = strict({
     'x-hint': 'write a host name like api.example.com or *.example.com'
   })),
   methods: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z]+$' }), {
-    minItems: 1, uniqueItems: true, description: 'HTTP methods to match (any case). Unset = all methods.'
+    minItems: 1, uniqueItems: true, description: 'HTTP methods to match (any case). @default all methods'
   })),
   headers: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$' }), Type.String(), {
-    description: 'Request headers that must be present with exactly these values (name case-insensitive).'
+    additionalProperties: false,
+    description: 'Request headers that must be present with exactly these values (name case-insensitive). Unset = no header condition.'
   }))
-})
+}, { description: 'Which requests the route takes. Every condition given must hold. pathPrefix is a plain string prefix (as in Envoy and Traefik): /pay also matches /payroll; write /pay/ to match only below /pay.' })
 
 export const RouteSchema = strict({
   name: Name('route'),
@@ -97,24 +100,24 @@ export const RouteSchema = strict({
   stripPrefix: Type.Optional(Type.Boolean({ description: 'Remove match.pathPrefix from the path before forwarding. @default false' })),
   preserveHost: Type.Optional(Type.Boolean({ description: 'Forward the client Host header (true) or the upstream URL host (false). X-Forwarded-Host always carries the original. @default true' })),
   timeouts: Type.Optional(TimeoutsSchema),
-  upstreams: Type.Array(UpstreamSchema, { minItems: 1, description: 'The pool: named upstreams with weight and role/priority.' })
+  upstreams: Type.Array(UpstreamSchema, { minItems: 1, description: 'The pool: named upstreams (names unique within the route) with weight and role or priority (not both).' })
 })
 
 export const PolicySchema = strict({
-  version: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Free-form label shown in /status next to the content hash.' })),
-  listeners: Type.Array(ListenerSchema, { minItems: 1, description: 'Where clients connect. Bound at start-up (a reload cannot change them).' }),
+  version: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Free-form label shown in /status next to the content hash. @default the first 12 hex digits of the file\'s sha256' })),
+  listeners: Type.Array(ListenerSchema, { minItems: 1, description: 'Where clients connect. Bound at start-up (a reload cannot change them). Ports must differ from each other and from the admin port (0 = any free port).' }),
   admin: Type.Optional(AdminSchema),
   defaults: Type.Optional(strict({
-    timeouts: Type.Optional(TimeoutsSchema)
+    timeouts: Type.Optional(timeouts('Timeouts every route inherits for the keys it does not set itself.'))
   }, { description: 'Values every route inherits unless it sets its own.' })),
   stats: Type.Optional(strict({
     window: Type.Optional(Duration('Sliding window of the per-upstream latency histograms and counters shown in /status.', '10s')),
-    resolution: Type.Optional(Duration('Width of one slot of the sliding window; the window moves by this step.', '1s'))
-  })),
+    resolution: Type.Optional(Duration('Width of one slot of the sliding window; the window moves by this step. At most window/600.', '1s'))
+  }, { description: 'Shape of the per-upstream sliding windows (latency histograms and outcome counters).' })),
   shutdown: Type.Optional(strict({
     drainTimeout: Type.Optional(Duration('On SIGTERM: how long to let in-flight requests finish before closing their connections.', '10s'))
-  })),
-  routes: Type.Array(RouteSchema, { minItems: 1, description: 'Matched in order; the first match wins.' })
+  }, { description: 'Graceful shutdown.' })),
+  routes: Type.Array(RouteSchema, { minItems: 1, description: 'Matched in order; the first match wins. Names must be unique; a route that an earlier one fully covers is an error.' })
 }, {
   $id: 'https://self-healing-gateway.local/policy.schema.json',
   title: 'Self-healing gateway policy',

@@ -82,7 +82,9 @@ function onClientError (err: NodeJS.ErrnoException, socket: Duplex): void {
     return
   }
   const spec = err.code === 'HPE_HEADER_OVERFLOW' ? ERRORS.HEADERS_TOO_LARGE : ERRORS.BAD_REQUEST
-  const body = problemBody(spec, { requestId: randomUUID(), detail: 'the request could not be parsed as HTTP/1.1' })
+  const requestId = randomUUID()
+  const body = problemBody(spec, { requestId, detail: 'the request could not be parsed as HTTP/1.1' })
   socket.end(`HTTP/1.1 ${spec.status} ${spec.status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
-    `content-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-gateway-error: ${spec.code}\r\nconnection: close\r\n\r\n${body}`)
+    `content-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-gateway-error: ${spec.code}\r\n` +
+    `x-request-id: ${requestId}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`)
 }

@@ -14,8 +14,9 @@ export interface Classified {
   readonly detail: string
 }
 
-const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'UND_ERR_CONNECT_TIMEOUT', 'ECONNABORTED'])
-const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT'])
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'UND_ERR_CONNECT_TIMEOUT', 'ECONNABORTED', 'ETIMEDOUT'])
+// ETIMEDOUT is the OS giving up on a TCP connect: a connect failure, not a slow answer.
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED'])
 
 export function classifyUpstreamError (err: unknown): Classified {
@@ -24,7 +25,7 @@ export function classifyUpstreamError (err: unknown): Classified {
   }
   const code = String((err as { code?: unknown } | null)?.code ?? '')
   if (CONNECT_CODES.has(code)) {
-    const detail = code === 'UND_ERR_CONNECT_TIMEOUT' ? 'connecting to the upstream timed out' : code.startsWith('E') && code !== 'ECONNREFUSED' ? 'the upstream host could not be reached' : 'the upstream refused the connection'
+    const detail = code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ETIMEDOUT' ? 'connecting to the upstream timed out' : code.startsWith('E') && code !== 'ECONNREFUSED' ? 'the upstream host could not be reached' : 'the upstream refused the connection'
     return { spec: ERRORS.UPSTREAM_CONNECT, outcome: OUTCOME_INDEX.connect, detail }
   }
   if (TIMEOUT_CODES.has(code)) {
