@@ -35,6 +35,10 @@ function toIssue (source: PolicySource, err: ErrorObject): PolicyIssue {
     case 'additionalProperties': {
       const key = String(err.params.additionalProperty)
       const allowed = Object.keys((err.schema === false ? (err.parentSchema as { properties?: object })?.properties : undefined) ?? {})
+      if (allowed.length === 0) {
+        const patterns = Object.keys((err.parentSchema as { patternProperties?: object })?.patternProperties ?? {})
+        return source.issue([...path, key], `key "${key}" is not valid here${patterns.length > 0 ? ` (keys must match ${patterns.join(' or ')})` : ''}`, true)
+      }
       const suggestion = closest(key, allowed)
       const also = suggestion === undefined ? ` Allowed here: ${allowed.join(', ')}.` : ` Did you mean "${suggestion}"?`
       return source.issue([...path, key], `unknown key "${key}".${also}`, true)
