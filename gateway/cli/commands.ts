@@ -11,7 +11,10 @@ import { createLogger } from '../core/logger.js'
 import { Gateway } from '../app/gateway.js'
 
 const USAGE = `usage:
-  gateway run --policy FILE    start the gateway (SIGHUP reloads, SIGTERM drains and exits)
+  gateway run --policy FILE [--no-watch]
+                               start the gateway; the file is watched and reloaded on change
+                               (--no-watch: only SIGHUP and POST /reload reload it);
+                               SIGTERM/SIGINT drain in-flight requests and exit 0
   gateway check FILE [FILE…]   validate policy files; lists every mistake, exit 1 if any
   gateway --version | --help`
 
@@ -73,7 +76,7 @@ async function run (args: readonly string[], out: Out, err: Out): Promise<number
   const logger = createLogger()
   let gw: Gateway
   try {
-    gw = await Gateway.start({ policyFile: file, logger })
+    gw = await Gateway.start({ policyFile: file, logger, watch: !args.includes('--no-watch') })
   } catch (e) {
     if (e instanceof PolicyError) {
       err.write(`gateway: cannot start, ${file}: ${e.issues.length} problem${e.issues.length === 1 ? '' : 's'} [${e.code}]\n`)
