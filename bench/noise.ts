@@ -7,7 +7,11 @@ import { readFileSync, readdirSync } from 'node:fs';
 
 /** Cumulative CPU counters at one instant (jiffies, all CPUs). */
 export interface CpuSnapshot {
-  /** user + nice + system of every process. */
+  /**
+   * user + nice + system + irq + softirq. The kernel charges softirq work
+   * (loopback TCP, mostly) to the interrupted task's stime but books it under
+   * softirq in /proc/stat, so it must be included to match per-process times.
+   */
   readonly busy: number;
   /** All columns (busy, idle, iowait, irq, softirq, steal). */
   readonly total: number;
@@ -46,7 +50,7 @@ export function snapshot(groups: Iterable<number>): CpuSnapshot | undefined {
         ours += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
       }
     }
-    return { busy: at(0) + at(1) + at(2), total: cols.reduce((a, b) => a + b, 0), steal: at(7), ours };
+    return { busy: at(0) + at(1) + at(2) + at(5) + at(6), total: cols.reduce((a, b) => a + b, 0), steal: at(7), ours };
   } catch {
     return undefined; // not Linux
   }

@@ -23,6 +23,8 @@
  *   BENCH_RATE_CONNECTIONS=10 connections of the latency phase
  *   BENCH_LATENCY_TOOL=pacer  `pacer` (bench/pacer.ts, open loop, µs resolution)
  *                             or `autocannon` (-R; bursty, whole-ms resolution)
+ *   BENCH_NOISE_RETRIES=2     re-runs of a run during which other processes used
+ *                             >= 10% of a CPU (0 = keep every run as measured)
  *   BENCH_NO_PIN=1            run unpinned on purpose (figures are then noise)
  *   BENCH_GATEWAY_CMD         replace the gateway with any command run via `sh -c`,
  *                             e.g. another proxy (nginx with `-g 'daemon off;'`).
@@ -73,6 +75,7 @@ interface Config {
   rate: number;
   rateConnections: number;
   latencyTool: 'pacer' | 'autocannon';
+  noiseRetries: number;
 }
 
 /** A server under test. */
@@ -84,11 +87,11 @@ interface Target {
   readonly child: Child;
 }
 
-function envNum(name: string, dflt: number): number {
+function envNum(name: string, dflt: number, min = Number.MIN_VALUE): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return dflt;
   const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${raw}"`);
+  if (!Number.isFinite(n) || n < min) throw new Error(`${name} must be a number >= ${min}, got "${raw}"`);
   return n;
 }
 
@@ -105,6 +108,7 @@ function readConfig(): Config {
     rate: Math.round(envNum('BENCH_RATE', 500)),
     rateConnections: Math.round(envNum('BENCH_RATE_CONNECTIONS', 10)),
     latencyTool: tool,
+    noiseRetries: Math.round(envNum('BENCH_NOISE_RETRIES', 2, 0)),
   };
 }
 
@@ -202,6 +206,8 @@ interface RunRecord {
   measurement: Measurement;
   /** CPU used by other processes during the run (undefined off Linux). */
   noise: Noise | undefined;
+  /** True when the run was re-done because the machine was busy (not aggregated). */
+  discarded: boolean;
 }
 
 async function main(children: ChildSet, logDir: string, pin: Pinning): Promise<number> {
@@ -254,22 +260,29 @@ async function main(children: ChildSet, logDir: string, pin: Pinning): Promise<n
   const runs: RunRecord[] = [];
   const dead = new Set<string>();
   const live = (): Target[] => targets.filter((t) => !dead.has(t.name));
+  /** Runs one measurement; re-runs it (up to BENCH_NOISE_RETRIES) if other processes were busy. */
   const runOne = async (phase: RunRecord['phase'], round: number, t: Target, fn: () => Promise<Measurement>) => {
-    const before = snapshot(children.groups());
-    const m = await fn();
-    const noise = noiseBetween(before, snapshot(children.groups()), cpus);
-    runs.push({ phase, round, target: t.name, measurement: m, noise });
-    const bad = m.errors || m.non2xx ? `  !!! errors=${m.errors} non2xx=${m.non2xx}` : '';
-    const busy = noise && noise.foreignPct >= NOISY_PCT ? `  !!! other processes used ${noise.foreignPct}% CPU` : '';
-    log(
-      `[${phase} ${round}/${phase === 'warmup' ? 1 : cfg.rounds}] ${t.label.padEnd(8)} ${fmt(m.reqPerSec)} req/s` +
-        `  p50 ${fmt(m.p50Ms, 3)} ms  p99 ${fmt(m.p99Ms, 3)} ms  noise ${fmt(noise?.foreignPct, 1)}%${bad}${busy}`,
-    );
-    if (!alive(originChild)) throw new Error(`origin died during ${phase}${logTail(originChild)}`);
-    if (!alive(t.child)) {
-      dead.add(t.name);
-      failures.push(`${t.name} died during ${phase} round ${round}${logTail(t.child)}`);
-      log(banner(`${t.label} DIED during ${phase} round ${round}; dropped from further runs`));
+    for (let attempt = 0; ; attempt++) {
+      const before = snapshot(children.groups());
+      const m = await fn();
+      const noise = noiseBetween(before, snapshot(children.groups()), cpus);
+      const failed = m.errors > 0 || m.non2xx > 0 || !alive(t.child) || !alive(originChild);
+      const noisy = (noise?.foreignPct ?? 0) >= NOISY_PCT;
+      const retry = phase !== 'warmup' && noisy && !failed && attempt < cfg.noiseRetries;
+      runs.push({ phase, round, target: t.name, measurement: m, noise, discarded: retry });
+      const bad = m.errors || m.non2xx ? `  !!! errors=${m.errors} non2xx=${m.non2xx}` : '';
+      const busy = noisy ? `  !!! other processes used ${noise?.foreignPct}% CPU${retry ? ' (discarded, retrying)' : ''}` : '';
+      log(
+        `[${phase} ${round}/${phase === 'warmup' ? 1 : cfg.rounds}] ${t.label.padEnd(8)} ${fmt(m.reqPerSec)} req/s` +
+          `  p50 ${fmt(m.p50Ms, 3)} ms  p99 ${fmt(m.p99Ms, 3)} ms  noise ${fmt(noise?.foreignPct, 1)}%${bad}${busy}`,
+      );
+      if (!alive(originChild)) throw new Error(`origin died during ${phase}${logTail(originChild)}`);
+      if (!alive(t.child)) {
+        dead.add(t.name);
+        failures.push(`${t.name} died during ${phase} round ${round}${logTail(t.child)}`);
+        log(banner(`${t.label} DIED during ${phase} round ${round}; dropped from further runs`));
+      }
+      if (!retry) return;
     }
   };
   const throughputArgs = (secs: number): string[] => ['-c', String(cfg.connections), '-d', String(secs)];
@@ -292,7 +305,7 @@ async function main(children: ChildSet, logDir: string, pin: Pinning): Promise<n
 
   // 4. Aggregate.
   const of = (phase: RunRecord['phase'], name: string): Measurement[] =>
-    runs.filter((x) => x.phase === phase && x.target === name).map((x) => x.measurement);
+    runs.filter((x) => x.phase === phase && x.target === name && !x.discarded).map((x) => x.measurement);
   const tput = new Map<string, Summary>(targets.map((t) => [t.name, summarize(t.name, of('throughput', t.name))]));
   const lat = new Map<string, Summary>(targets.map((t) => [t.name, summarize(t.name, of('latency', t.name))]));
   const warm = new Map<string, Summary>(targets.map((t) => [t.name, summarize(t.name, of('warmup', t.name))]));
@@ -304,7 +317,7 @@ async function main(children: ChildSet, logDir: string, pin: Pinning): Promise<n
   const rps = (name: string): number | undefined => tput.get(name)?.reqPerSec;
   /** Highest other-process CPU % over a target's runs in a phase. */
   const maxNoise = (phase: RunRecord['phase'], name: string): number => {
-    const xs = runs.flatMap((x) => (x.phase === phase && x.target === name && x.noise ? [x.noise.foreignPct] : []));
+    const xs = runs.flatMap((x) => (x.phase === phase && x.target === name && !x.discarded && x.noise ? [x.noise.foreignPct] : []));
     return xs.length ? Math.max(...xs) : Number.NaN;
   };
   const ratios = {
@@ -365,9 +378,12 @@ async function main(children: ChildSet, logDir: string, pin: Pinning): Promise<n
   out.push(`  bare     p50 ${fmtDelta(ratios.addedP50Ms.bare)} ms   p99 ${fmtDelta(ratios.addedP99Ms.bare)} ms`);
   out.push(`  ${labelOf('gateway').padEnd(8)} p50 ${fmtDelta(ratios.addedP50Ms.gateway)} ms   p99 ${fmtDelta(ratios.addedP99Ms.gateway)} ms`);
   if (!pin.enabled) out.push(banner('UNPINNED RUN — do not trust these figures'));
-  const noisy = runs.filter((x) => (x.noise?.foreignPct ?? 0) >= NOISY_PCT).length;
+  const kept = runs.filter((x) => !x.discarded);
+  const noisy = kept.filter((x) => (x.noise?.foreignPct ?? 0) >= NOISY_PCT).length;
+  const retried = runs.length - kept.length;
+  if (retried) out.push(`(${retried} run(s) re-done because other processes were busy; see "discarded" in the results file)`);
   if (noisy) {
-    out.push(banner(`BUSY MACHINE: other processes used >= ${NOISY_PCT}% CPU during ${noisy}/${runs.length} runs — re-run on a quiet machine`));
+    out.push(banner(`BUSY MACHINE: other processes used >= ${NOISY_PCT}% CPU during ${noisy}/${kept.length} kept runs — re-run on a quiet machine`));
   }
   process.stdout.write(`${out.join('\n')}\n`);
 
