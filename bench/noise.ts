@@ -2,23 +2,25 @@
  * Detects a busy machine: how much CPU processes OTHER than the benchmark
  * used during a run (Linux /proc only). On a 2-core box a concurrent build
  * or test run silently halves a target's throughput; this makes it visible.
+ *
+ * Method: per-process CPU times from /proc/<pid>/stat, summed over processes
+ * that are neither ours (this process, or in a process group the benchmark
+ * spawned) nor kernel threads. Reaped children count through their parent's
+ * cutime/cstime, except for pid 1, which adopts everybody's orphans. System
+ * totals from /proc/stat are NOT used for this: softirq time (loopback TCP)
+ * is booked to whichever task or idle loop it interrupted, which makes
+ * "total busy − ours" swing by ±10 % of a CPU with no foreign load at all.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 
-/** Cumulative CPU counters at one instant (jiffies, all CPUs). */
+/** CPU counters at one instant. */
 export interface CpuSnapshot {
-  /**
-   * user + nice + system + irq + softirq. The kernel charges softirq work
-   * (loopback TCP, mostly) to the interrupted task's stime but books it under
-   * softirq in /proc/stat, so it must be included to match per-process times.
-   */
-  readonly busy: number;
-  /** All columns (busy, idle, iowait, irq, softirq, steal). */
+  /** Jiffies used so far by each foreign (non-benchmark, non-kernel) process. */
+  readonly foreign: ReadonlyMap<number, number>;
+  /** All /proc/stat columns summed (elapsed jiffies × CPUs). */
   readonly total: number;
   /** Time the hypervisor gave to other guests. */
   readonly steal: number;
-  /** user + system of this process, its reaped children, and the given process groups. */
-  readonly ours: number;
 }
 
 /** CPU use during an interval, in percent of ONE cpu. */
@@ -29,28 +31,31 @@ export interface Noise {
   readonly stealPct: number;
 }
 
-/** Takes a snapshot; `groups` are the process-group ids of live benchmark children. */
-export function snapshot(groups: Iterable<number>): CpuSnapshot | undefined {
+/**
+ * Takes a snapshot. `ourGroups` are the process-group ids of every child the
+ * benchmark has spawned (including exited ones, whose orphans may linger).
+ */
+export function snapshot(ourGroups: ReadonlySet<number>): CpuSnapshot | undefined {
   try {
     const cols = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
-    const at = (i: number): number => cols[i] ?? 0;
-    const wanted = new Set(groups);
-    let ours = 0;
+    const foreign = new Map<number, number>();
     for (const entry of readdirSync('/proc')) {
       if (!/^\d+$/.test(entry)) continue;
+      const pid = Number(entry);
       let stat: string;
       try {
         stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       } catch {
         continue; // exited meanwhile
       }
-      // Fields after "(comm)": state ppid pgrp ... utime(14) stime(15) cutime(16) cstime(17).
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(entry) === process.pid || wanted.has(Number(f[2]))) {
-        ours += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
-      }
+      // Fields after "(comm)": state(3) ppid(4) pgrp(5) ... utime(14) stime(15) cutime(16) cstime(17).
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+      const [ppid, pgrp] = [f[1] ?? 0, f[2] ?? 0];
+      if (pid === process.pid || ourGroups.has(pgrp) || pid === 2 || ppid === 2) continue; // ours / kernel threads
+      const own = (f[11] ?? 0) + (f[12] ?? 0);
+      foreign.set(pid, pid === 1 ? own : own + (f[13] ?? 0) + (f[14] ?? 0));
     }
-    return { busy: at(0) + at(1) + at(2) + at(5) + at(6), total: cols.reduce((a, b) => a + b, 0), steal: at(7), ours };
+    return { foreign, total: cols.reduce((a, b) => a + b, 0), steal: cols[7] ?? 0 };
   } catch {
     return undefined; // not Linux
   }
@@ -59,8 +64,9 @@ export function snapshot(groups: Iterable<number>): CpuSnapshot | undefined {
 /** CPU used by others between two snapshots, in % of one CPU. */
 export function noiseBetween(a: CpuSnapshot | undefined, b: CpuSnapshot | undefined, cpus: number): Noise | undefined {
   if (!a || !b || b.total <= a.total) return undefined;
+  let foreign = 0;
+  for (const [pid, t] of b.foreign) foreign += Math.max(0, t - (a.foreign.get(pid) ?? 0));
   const scale = (cpus * 100) / (b.total - a.total);
-  const foreign = Math.max(0, b.busy - a.busy - (b.ours - a.ours));
   return {
     foreignPct: Math.round(foreign * scale * 10) / 10,
     stealPct: Math.round((b.steal - a.steal) * scale * 10) / 10,

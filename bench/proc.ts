@@ -77,6 +77,7 @@ export interface Child {
  */
 export class ChildSet {
   private readonly children = new Set<Child>();
+  private readonly spawnedGroups = new Set<number>();
 
   constructor(private readonly pin: Pinning) {}
 
@@ -97,15 +98,21 @@ export class ChildSet {
       proc.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
       proc.once('error', (err) => resolve(`spawn error: ${err.message}`));
     });
+    if (proc.pid !== undefined) this.spawnedGroups.add(proc.pid);
     const child: Child = { name, proc, logFile: opts.logFile, exited };
     this.children.add(child);
     void exited.then(() => this.children.delete(child));
     return child;
   }
 
-  /** Process-group ids of live children (each child leads its own group). */
-  groups(): number[] {
-    return [...this.children].flatMap((c) => (c.proc.pid === undefined ? [] : [c.proc.pid]));
+  /** Process-group ids of every child ever spawned (each child leads its own group). */
+  groups(): ReadonlySet<number> {
+    return this.spawnedGroups;
+  }
+
+  /** SIGKILLs one child's process group. */
+  kill(child: Child): void {
+    signalGroup(child, 'SIGKILL');
   }
 
   /** SIGTERMs every live child's process group, then SIGKILLs stragglers. */

@@ -124,7 +124,12 @@ async function startScript(children: ChildSet, logDir: string, name: string, arg
     logFile: path.join(logDir, `${name}.log`),
     cwd: repoRoot,
   });
-  return [child, await waitForReadyLine(child, READY_TIMEOUT_MS)];
+  try {
+    return [child, await waitForReadyLine(child, READY_TIMEOUT_MS)];
+  } catch (err) {
+    children.kill(child);
+    throw err;
+  }
 }
 
 /** Starts the gateway (or the BENCH_GATEWAY_CMD override) in front of the origin. */
@@ -155,7 +160,12 @@ async function startGateway(children: ChildSet, logDir: string, originPort: numb
     readyUrl = `http://127.0.0.1:${adminPort}/healthz`;
   }
   const child = children.spawn('gateway', argv, { cpu: SERVER_CPU, logFile: path.join(logDir, 'gateway.log'), cwd: repoRoot });
-  await waitForHttp200(child, readyUrl, READY_TIMEOUT_MS);
+  try {
+    await waitForHttp200(child, readyUrl, READY_TIMEOUT_MS);
+  } catch (err) {
+    children.kill(child);
+    throw err;
+  }
   return {
     name: 'gateway',
     label: override ? 'gateway*' : 'gateway',
@@ -187,8 +197,14 @@ routes:
 
 /** Checks that a target proxies for real: 200 with the origin's exact body. */
 async function sanityCheck(t: Target, originBody: string): Promise<void> {
-  const res = await fetch(t.url, { signal: AbortSignal.timeout(5000) });
-  const body = await res.text();
+  let res: Response;
+  let body: string;
+  try {
+    res = await fetch(t.url, { signal: AbortSignal.timeout(5000) });
+    body = await res.text();
+  } catch (err) {
+    throw new Error(`${t.name}: GET ${t.url} failed: ${(err as Error).message}`);
+  }
   if (res.status !== 200 || body !== originBody) {
     throw new Error(`${t.name}: GET ${t.url} → ${res.status}, body ${JSON.stringify(body.slice(0, 200))} (expected 200 + origin body)`);
   }
@@ -248,9 +264,13 @@ async function main(children: ChildSet, logDir: string, pin: Pinning): Promise<n
     } catch (err) {
       failures.push(`${(err as Error).message}${logTail(t.child)}`);
       targets.splice(targets.indexOf(t), 1);
+      children.kill(t.child); // keep CPU 0 free of a broken target
     }
   }
-  for (const f of failures) log(banner(f.split('\n')[0] ?? f) + `\n${f}`);
+  for (const f of failures) {
+    const [first, ...rest] = f.split('\n');
+    log(`${banner(first ?? f)}\n${rest.join('\n')}`);
+  }
   if (!targets.some((t) => t.name === 'origin')) throw new Error('origin failed its sanity check; nothing to measure');
   if (process.env.BENCH_GATEWAY_CMD) log(`note: "gateway*" is BENCH_GATEWAY_CMD, not our gateway`);
   log(`targets: ${targets.map((t) => `${t.label}=${t.url}`).join('  ')}`);
@@ -320,8 +340,14 @@ async function main(children: ChildSet, logDir: string, pin: Pinning): Promise<n
     const xs = runs.flatMap((x) => (x.phase === phase && x.target === name && !x.discarded && x.noise ? [x.noise.foreignPct] : []));
     return xs.length ? Math.max(...xs) : Number.NaN;
   };
+  /** Same-round ratios (robust to drift between rounds). */
+  const perRound = (a: string, b: string): number[] => {
+    const bs = of('throughput', b);
+    return of('throughput', a).map((m, i) => ratio(m.reqPerSec, bs[i]?.reqPerSec));
+  };
   const ratios = {
     gatewayOverBare: ratio(rps('gateway'), rps('bare')),
+    gatewayOverBarePerRound: perRound('gateway', 'bare'),
     bareOverOrigin: ratio(rps('bare'), rps('origin')),
     gatewayOverOrigin: ratio(rps('gateway'), rps('origin')),
     addedP50Ms: { bare: added('bare', 'p50Ms'), gateway: added('gateway', 'p50Ms') },
@@ -371,12 +397,15 @@ async function main(children: ChildSet, logDir: string, pin: Pinning): Promise<n
   out.push('');
   const hit = ratios.gatewayOverBare >= 1.3 ? 'OK' : Number.isNaN(ratios.gatewayOverBare) ? 'n/a' : 'MISS';
   out.push('Ratios (req/s, medians)');
-  out.push(`  ${labelOf('gateway')} / bare    ${fmt(ratios.gatewayOverBare, 2)}x   (target >= 1.30x: ${hit})`);
-  out.push(`  bare / origin     ${fmt(ratios.bareOverOrigin, 2)}x`);
-  out.push(`  ${labelOf('gateway')} / origin  ${fmt(ratios.gatewayOverOrigin, 2)}x`);
+  const times = (x: number): string => (Number.isNaN(x) ? 'n/a' : `${fmt(x, 2)}x`);
+  const rounds = ratios.gatewayOverBarePerRound.map(times).join(' ');
+  out.push(`  ${labelOf('gateway')} / bare    ${times(ratios.gatewayOverBare)}   (target >= 1.30x: ${hit})   per round: ${rounds || 'n/a'}`);
+  out.push(`  bare / origin     ${times(ratios.bareOverOrigin)}`);
+  out.push(`  ${labelOf('gateway')} / origin  ${times(ratios.gatewayOverOrigin)}`);
   out.push(`Added latency over direct at ${cfg.rate} req/s (median of per-round differences)`);
-  out.push(`  bare     p50 ${fmtDelta(ratios.addedP50Ms.bare)} ms   p99 ${fmtDelta(ratios.addedP99Ms.bare)} ms`);
-  out.push(`  ${labelOf('gateway').padEnd(8)} p50 ${fmtDelta(ratios.addedP50Ms.gateway)} ms   p99 ${fmtDelta(ratios.addedP99Ms.gateway)} ms`);
+  const ms = (x: number): string => (Number.isNaN(x) ? 'n/a' : `${fmtDelta(x)} ms`);
+  out.push(`  bare     p50 ${ms(ratios.addedP50Ms.bare)}   p99 ${ms(ratios.addedP99Ms.bare)}`);
+  out.push(`  ${labelOf('gateway').padEnd(8)} p50 ${ms(ratios.addedP50Ms.gateway)}   p99 ${ms(ratios.addedP99Ms.gateway)}`);
   if (!pin.enabled) out.push(banner('UNPINNED RUN — do not trust these figures'));
   const kept = runs.filter((x) => !x.discarded);
   const noisy = kept.filter((x) => (x.noise?.foreignPct ?? 0) >= NOISY_PCT).length;
