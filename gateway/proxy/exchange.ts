@@ -56,7 +56,7 @@ export class Exchange implements Dispatcher.DispatchHandler, InflightAttempt, De
       this.#env.sweeper.add(this)
     }
     this.#upstream.stats.begin(this)
-    this.#res.once('close', this.#onClientClose)
+    this.#res.on('close', this.#onClientClose)
     this.#upstream.pool.dispatch({
       path,
       method: req.method as Dispatcher.HttpMethod,
@@ -75,7 +75,7 @@ export class Exchange implements Dispatcher.DispatchHandler, InflightAttempt, De
   onHeaders (statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     this.#record(statusOutcome(statusCode), true)
     this.#resume = resume
-    const headers = responseHeaders(rawHeaders, this.#requestId, this.#upstream.name)
+    const { headers, sized } = responseHeaders(rawHeaders, this.#requestId, this.#upstream.name)
     const res = this.#res
     try {
       if (statusText !== '') res.writeHead(statusCode, statusText, headers)
@@ -85,10 +85,11 @@ export class Exchange implements Dispatcher.DispatchHandler, InflightAttempt, De
       this.#abort?.(err as Error)
       return false
     }
-    // Node holds headers until the first body write. When the body did not
-    // come in the same read (streaming, long-poll), send them now so the
-    // client is not left waiting; the common case pays nothing.
-    process.nextTick(this.#flushHeaders)
+    // Node holds headers until the first body write. A streamed response
+    // (no Content-Length: SSE, long-poll, chunked downloads) whose body did
+    // not come in the same read would leave the client waiting: send the
+    // headers on the next tick if no body went out by then.
+    if (!sized) process.nextTick(this.#flushHeaders)
     return true
   }
 

@@ -58,13 +58,24 @@ export function scanRequestHeaders (raw: readonly string[], trustForwarded: bool
     }
   }
   return {
-    out: connection === null ? out : dropConnectionTokens(out, connection),
+    out: namesHeaders(connection) ? dropConnectionTokens(out, connection as string) : out,
     host,
     requestId: requestId !== null && SAFE_REQUEST_ID.test(requestId) ? requestId : randomUUID(),
     xff,
     forwarded,
     hasBody
   }
+}
+
+/**
+ * Whether a Connection value names headers beyond the usual keep-alive /
+ * close (almost every keep-alive client sends one, so the common case must
+ * not allocate).
+ */
+function namesHeaders (connection: string | null): boolean {
+  if (connection === null) return false
+  const v = connection.length <= 10 ? connection.toLowerCase() : ''
+  return v !== 'keep-alive' && v !== 'close'
 }
 
 /** Headers the Connection header names are hop-by-hop too (RFC 9110 §7.6.1). */
@@ -94,12 +105,14 @@ export function addForwardingHeaders (scan: ScannedRequest, clientIp: string, pr
 
 /**
  * Upstream response headers (undici raw Buffers) to a flat string array for
- * res.writeHead, minus hop-by-hop ones, plus the gateway's own.
+ * res.writeHead, minus hop-by-hop ones, plus the gateway's own. `sized` says
+ * whether the response declared a Content-Length (else it is streamed).
  */
-export function responseHeaders (raw: readonly Buffer[], requestId: string, upstreamName: string): string[] {
+export function responseHeaders (raw: readonly Buffer[], requestId: string, upstreamName: string): { headers: string[], sized: boolean } {
   const out: string[] = []
   let connection: string | null = null
   let hasRequestId = false
+  let sized = false
   for (let i = 0; i < raw.length; i += 2) {
     const name = (raw[i] as Buffer).toString('latin1')
     const lower = name.toLowerCase()
@@ -108,10 +121,11 @@ export function responseHeaders (raw: readonly Buffer[], requestId: string, upst
       continue
     }
     if (lower === 'x-request-id') hasRequestId = true
+    else if (lower === 'content-length') sized = true
     out.push(name, (raw[i + 1] as Buffer).toString('latin1'))
   }
-  const kept = connection === null ? out : dropConnectionTokens(out, connection)
+  const kept = namesHeaders(connection) ? dropConnectionTokens(out, connection as string) : out
   if (!hasRequestId) kept.push('x-request-id', requestId)
   kept.push('x-gateway-upstream', upstreamName)
-  return kept
+  return { headers: kept, sized }
 }

@@ -23,7 +23,7 @@ export class Listener {
     this.config = config
     this.#server = createServer({ keepAliveTimeout: 5000 }, (req: IncomingMessage, res: ServerResponse) => {
       this.#inflight++
-      res.once('close', this.#onResponseClose)
+      res.on('close', this.#onResponseClose)
       // While draining, tell keep-alive clients to go (Node adds "Connection: close").
       if (this.#draining) res.shouldKeepAlive = false
       handler(req, res)
