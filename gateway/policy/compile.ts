@@ -9,6 +9,7 @@ import { parseDuration, DURATION_PATTERN } from '../core/units.js'
 import type { PolicyDoc, RouteDoc, TimeoutsDoc } from './schema.js'
 import type { PolicySource } from './source.js'
 import type { PolicyIssue } from './issues.js'
+import { compileResilience } from './compile-resilience.js'
 import { DEFAULT_TIMEOUTS, type PolicySnapshot, type RouteConfig, type TimeoutsConfig, type UpstreamConfig } from './snapshot.js'
 
 const DURATION_RE = new RegExp(DURATION_PATTERN)
@@ -121,6 +122,7 @@ function compileRoute (r: RouteDoc, index: number, base: TimeoutsConfig, source:
     stripPrefix: r.stripPrefix ?? false,
     preserveHost: r.preserveHost ?? true,
     timeouts: resolveTimeouts(r.timeouts, ['routes', index, 'timeouts'], base, duration),
+    ...compileResilience(r, index, source, issues, duration),
     upstreams: upstreams.map((u, order) => ({ u, order }))
       .sort((a, b) => a.u.priority - b.u.priority || a.order - b.order)
       .map(x => x.u)

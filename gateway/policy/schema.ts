@@ -8,24 +8,9 @@
  * `x-hint` is our own annotation: validate.ts appends it to the error message
  * to say how to fix a value.
  */
-import { Type, type Static, type ObjectOptions, type TProperties } from '@sinclair/typebox'
-import { DURATION_PATTERN } from '../core/units.js'
-
-const strict = <T extends TProperties>(props: T, options: ObjectOptions = {}) =>
-  Type.Object(props, { additionalProperties: false, ...options })
-
-const Duration = (description: string, dflt?: string) =>
-  Type.String({
-    pattern: DURATION_PATTERN,
-    description: dflt === undefined ? `${description} Must be more than 0.` : `${description} Must be more than 0. @default ${dflt}`,
-    'x-hint': 'write a duration with a unit, e.g. 250ms, 5s, 1m'
-  })
-
-const Name = (what: string) => Type.String({
-  pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$',
-  description: `Name of the ${what}: letters, digits, _ . - (shown in /status, events and headers).`,
-  'x-hint': 'use letters, digits, "_", "." or "-", starting with a letter or digit'
-})
+import { Type, type Static } from '@sinclair/typebox'
+import { strict, Duration, Name } from './schema-kit.js'
+import { BreakerSchema, FailoverSchema, ShiftSchema, OutlierSchema, HealthCheckSchema } from './schema-resilience.js'
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535, description: 'TCP port (0 = any free port).' })
 
@@ -100,7 +85,12 @@ export const RouteSchema = strict({
   stripPrefix: Type.Optional(Type.Boolean({ description: 'Remove match.pathPrefix from the path before forwarding. @default false' })),
   preserveHost: Type.Optional(Type.Boolean({ description: 'Forward the client Host header (true) or the upstream URL host (false). X-Forwarded-Host always carries the original. @default true' })),
   timeouts: Type.Optional(TimeoutsSchema),
-  upstreams: Type.Array(UpstreamSchema, { minItems: 1, description: 'The pool: named upstreams (names unique within the route) with weight and role or priority (not both).' })
+  upstreams: Type.Array(UpstreamSchema, { minItems: 1, description: 'The pool: named upstreams (names unique within the route) with weight and role or priority (not both).' }),
+  breaker: Type.Optional(BreakerSchema),
+  failover: Type.Optional(FailoverSchema),
+  shift: Type.Optional(ShiftSchema),
+  outlier: Type.Optional(OutlierSchema),
+  healthCheck: Type.Optional(HealthCheckSchema)
 })
 
 export const PolicySchema = strict({
@@ -128,3 +118,8 @@ export type PolicyDoc = Static<typeof PolicySchema>
 export type RouteDoc = Static<typeof RouteSchema>
 export type UpstreamDoc = Static<typeof UpstreamSchema>
 export type TimeoutsDoc = Static<typeof TimeoutsSchema>
+export type BreakerDoc = Static<typeof BreakerSchema>
+export type ShiftDoc = Static<typeof ShiftSchema>
+export type OutlierDoc = Static<typeof OutlierSchema>
+export type HealthCheckDoc = Static<typeof HealthCheckSchema>
+export type FailoverDoc = Static<typeof FailoverSchema>

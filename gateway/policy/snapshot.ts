@@ -26,6 +26,67 @@ export interface UpstreamConfig {
   readonly priority: number
 }
 
+export interface BreakerConfig {
+  /** 0..1 */
+  readonly failureRate: number
+  readonly windowMs: number
+  readonly minRequests: number
+  /** 0 = off */
+  readonly consecutiveFailures: number
+  readonly openForMs: number
+  readonly maxOpenForMs: number
+  /** Outcome names (connect, timeout, reset, protocol, 5xx, 4xx) that count as failures. */
+  readonly failOn: ReadonlySet<string>
+  /** Single status codes that count as failures. */
+  readonly failOnStatus: ReadonlySet<number>
+}
+
+export interface FailoverConfig {
+  /** null = strict priority. */
+  readonly overprovisioning: number | null
+  readonly panic: boolean
+}
+
+export type Quantile = 'p50' | 'p90' | 'p95' | 'p99'
+
+export interface ShiftConfig {
+  readonly enforce: boolean
+  readonly quantile: Quantile
+  readonly windowMs: number
+  readonly minSamples: number
+  readonly thresholdMs: number
+  readonly forMs: number
+  /** Shares are fractions 0..1 of the route's traffic. */
+  readonly step: number
+  readonly intervalMs: number
+  readonly max: number
+  readonly minShare: number
+  readonly cooldownMs: number
+  readonly recover: {
+    readonly thresholdMs: number
+    readonly forMs: number
+    readonly maxForMs: number
+    readonly step: number
+    readonly intervalMs: number
+    readonly curve: 'linear' | 'exponential'
+  }
+}
+
+export interface OutlierConfig {
+  readonly consecutiveFailures: number
+  readonly baseEjectionMs: number
+  readonly maxEjectionMs: number
+  readonly maxEjectionPercent: number
+}
+
+export interface HealthCheckConfig {
+  readonly path: string
+  readonly intervalMs: number
+  readonly timeoutMs: number
+  readonly healthyThreshold: number
+  readonly unhealthyThreshold: number
+}
+
 export interface RouteConfig {
   readonly name: string
   readonly index: number
@@ -40,6 +101,11 @@ export interface RouteConfig {
   readonly timeouts: TimeoutsConfig
   /** Sorted by priority, then file order. */
   readonly upstreams: readonly UpstreamConfig[]
+  readonly breaker: BreakerConfig | null
+  readonly failover: FailoverConfig
+  readonly shift: ShiftConfig | null
+  readonly outlier: OutlierConfig | null
+  readonly healthCheck: HealthCheckConfig | null
 }
 
 export interface ListenerConfig {

@@ -1,0 +1,33 @@
+/**
+ * Building blocks of the policy schema: strict objects (unknown keys
+ * rejected), durations and percentages in human units, names.
+ */
+import { Type, type ObjectOptions, type TProperties } from '@sinclair/typebox'
+import { DURATION_PATTERN, PERCENT_PATTERN } from '../core/units.js'
+
+export const strict = <T extends TProperties>(props: T, options: ObjectOptions = {}) =>
+  Type.Object(props, { additionalProperties: false, ...options })
+
+export const Duration = (description: string, dflt?: string) =>
+  Type.String({
+    pattern: DURATION_PATTERN,
+    description: dflt === undefined ? `${description} Must be more than 0.` : `${description} Must be more than 0. @default ${dflt}`,
+    'x-hint': 'write a duration with a unit, e.g. 250ms, 5s, 1m'
+  })
+
+export const Name = (what: string) => Type.String({
+  pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$',
+  description: `Name of the ${what}: letters, digits, _ . - (shown in /status, events and headers).`,
+  'x-hint': 'use letters, digits, "_", "." or "-", starting with a letter or digit'
+})
+
+
+export const Percent = (description: string, dflt?: string) =>
+  Type.String({
+    pattern: PERCENT_PATTERN,
+    description: dflt === undefined ? description : `${description} @default ${dflt}`,
+    'x-hint': 'write a percentage, e.g. 5%, 25%, 100%'
+  })
+
+export const Count = (description: string, minimum: number, maximum: number) =>
+  Type.Integer({ minimum, maximum, description })

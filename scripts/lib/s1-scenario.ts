@@ -1,0 +1,373 @@
+/**
+ * Scenario S1 (../shared/SCENARIOS.md), shared by `npm run demo` and
+ * bench/s1-scenario.ts: the payment primary goes from 200 ms to 5 s under a
+ * steady open-loop load, then heals. Everything runs in this process: the
+ * demo services on free ports, the gateway on a copy of policies/demo.yaml
+ * pointed at them, the load, and a once-a-second poll of the admin API for
+ * shift events and the reported share. The result is a per-second timeline,
+ * the event log and a summary checked against the S1 targets.
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { performance } from 'node:perf_hooks'
+import { request } from 'undici'
+import { parseDocument } from 'yaml'
+import { Gateway } from '../../gateway/app/gateway.js'
+import { PolicyError, formatIssue } from '../../gateway/policy/issues.js'
+import { startDemoUpstreams, DEMO_NAMES, type DemoUpstreams } from '../demo-upstreams.js'
+import { runOpenLoop, type RequestResult } from './open-loop.js'
+import { summarize, percentile, type S1Summary } from './s1-summary.js'
+
+export { summaryLines, type S1Summary, type Target } from './s1-summary.js'
+
+/** The route and upstream the scenario is about (names in policies/demo.yaml). */
+export const S1_ROUTE = 'payments'
+export const S1_PRIMARY = 'pay-primary'
+
+/** Timings and load of a run; times are ms since the load started. */
+export interface S1Config {
+  readonly ratePerSec: number
+  readonly spikeAtMs: number
+  readonly healAtMs: number
+  readonly endAtMs: number
+  /** Healthy latency of both payment services. */
+  readonly baseLatencyMs: number
+  /** Latency of the primary between spikeAt and healAt. */
+  readonly spikeLatencyMs: number
+  /** Policy whose ports and upstream URLs are replaced for the run. */
+  readonly policyTemplate: string
+}
+
+export const S1_DEFAULTS: S1Config = {
+  ratePerSec: 200,
+  spikeAtMs: 10_000,
+  healAtMs: 40_000,
+  endAtMs: 75_000,
+  baseLatencyMs: 200,
+  spikeLatencyMs: 5000,
+  policyTemplate: fileURLToPath(new URL('../../policies/demo.yaml', import.meta.url))
+}
+
+/** S1_DEFAULTS, or short timings (spike 3 s, heal 8 s, end 14 s) with `S1_FAST=1`; `S1_RATE` sets the rate. */
+export function s1ConfigFromEnv (env: NodeJS.ProcessEnv = process.env): S1Config {
+  const fast = env.S1_FAST === '1' ? { spikeAtMs: 3000, healAtMs: 8000, endAtMs: 14_000 } : {}
+  const rate = Number(env.S1_RATE)
+  return { ...S1_DEFAULTS, ...fast, ...(rate > 0 ? { ratePerSec: rate } : {}) }
+}
+
+/** An event from `GET /events`; parsed defensively, unknown kinds are kept. */
+export interface GatewayEvent {
+  seq: number
+  at: string
+  t: number
+  kind: string
+  route: string
+  upstream?: string
+  before?: number
+  after?: number
+  measured?: number
+  threshold?: number
+  enforced: boolean
+  policyVersion: string
+  detail: string
+}
+
+/** An event with its time on the scenario clock (from `at`). */
+export interface ScenarioEvent extends GatewayEvent {
+  readonly atMs: number
+}
+
+/** One second of the timeline, over the requests intended in that second. */
+export interface TimelineRow {
+  t: number
+  sent: number
+  /** Responses (or errors) that came back in this second, whenever sent. */
+  completed: number
+  p50Ms: number | null
+  p99Ms: number | null
+  errors: number
+  /** Share served by an upstream other than the primary (of those with an `x-gateway-upstream`). */
+  backupShare: number | null
+  /** `routes[].shift.share` from /status at the end of the second; null when not reported. */
+  gatewayShare: number | null
+}
+
+/** What the live view shows at the end of each second: the answers that came back in it. */
+export interface LiveTick {
+  t: number
+  sent: number
+  done: number
+  inflight: number
+  p50Ms: number | null
+  p99Ms: number | null
+  backupShare: number | null
+  errors: number
+  gatewayShare: number | null
+  events: ScenarioEvent[]
+}
+
+export interface S1Hooks {
+  onStart? (info: { gatewayUrl: string, adminUrl: string }): void
+  onPhase? (phase: 'spike' | 'heal', atMs: number): void
+  onSecond? (tick: LiveTick): void
+}
+
+export interface S1Result {
+  config: S1Config
+  startedAt: string
+  timeline: TimelineRow[]
+  events: ScenarioEvent[]
+  /** The gateway's reported share, as polled. */
+  shareSamples: Array<{ atMs: number, share: number | null }>
+  summary: S1Summary
+  /** Things that could not be measured (e.g. no /events yet). */
+  notes: string[]
+}
+
+/** Runs S1 once; resolves when the load has completed and everything is closed again. */
+export async function runS1Scenario (config: S1Config = S1_DEFAULTS, hooks: S1Hooks = {}): Promise<S1Result> {
+  const demo = await startDemoUpstreams({
+    ports: Object.fromEntries(DEMO_NAMES.map(n => [n, 0])),
+    baseLatencyMs: { 'pay-primary': config.baseLatencyMs, 'pay-backup': config.baseLatencyMs }
+  })
+  let gw: Gateway | undefined
+  try {
+    gw = await startGateway(config.policyTemplate, demo)
+    const a = gw.addresses()
+    const listener = a.listeners[0]
+    if (listener === undefined || a.admin === null) throw new Error(`${config.policyTemplate} needs a listener and the admin API`)
+    const gatewayUrl = `http://127.0.0.1:${listener.port}`
+    const adminUrl = `http://127.0.0.1:${a.admin.port}`
+    await preflight(gatewayUrl)
+    hooks.onStart?.({ gatewayUrl, adminUrl })
+    return await drive(config, hooks, demo, gatewayUrl, adminUrl)
+  } finally {
+    await gw?.close()
+    await demo.close()
+  }
+}
+
+/** Writes the template with free ports and the demo services' URLs, and starts the gateway on it. */
+async function startGateway (template: string, demo: DemoUpstreams): Promise<Gateway> {
+  const doc = parseDocument(await readFile(template, 'utf8'))
+  const policy = doc.toJS() as { listeners?: unknown[], admin?: unknown, routes?: Array<{ upstreams?: Array<{ name?: string }> }> }
+  policy.listeners?.forEach((_, i) => doc.setIn(['listeners', i, 'port'], 0))
+  if (policy.admin !== undefined) doc.setIn(['admin', 'port'], 0)
+  policy.routes?.forEach((r, i) => r.upstreams?.forEach((u, j) => {
+    const running = demo.upstreams[u.name as keyof DemoUpstreams['upstreams']] as { url: string } | undefined
+    if (running !== undefined) doc.setIn(['routes', i, 'upstreams', j, 'url'], running.url)
+  }))
+  const dir = await mkdtemp(join(tmpdir(), 's1-'))
+  const file = join(dir, 'demo.yaml')
+  try {
+    await writeFile(file, doc.toString())
+    return await Gateway.start({ policyFile: file, watch: false })
+  } catch (err) {
+    if (!(err instanceof PolicyError)) throw err
+    throw new Error(`${template} is rejected:\n${err.issues.map(i => '  ' + formatIssue(i)).join('\n')}`, { cause: err })
+  } finally {
+    // watch: false never reads the file again; removing it now leaves nothing behind on Ctrl-C.
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+/** One request before the clock starts, so a broken setup fails loudly instead of as 100 % errors. */
+async function preflight (gatewayUrl: string): Promise<void> {
+  const res = await request(`${gatewayUrl}/pay/checkout`, { method: 'POST', body: '{"amount":1}', headers: { 'content-type': 'application/json' } })
+  await res.body.dump()
+  if (res.statusCode !== 200) throw new Error(`preflight POST /pay/checkout answered ${res.statusCode}, expected 200`)
+}
+
+async function drive (config: S1Config, hooks: S1Hooks, demo: DemoUpstreams, gatewayUrl: string, adminUrl: string): Promise<S1Result> {
+  // A short lead so the first second is not cut by set-up work.
+  const t0 = performance.now() + 100
+  const startedAt = new Date(performance.timeOrigin + t0).toISOString()
+  const poller = new AdminPoller(adminUrl, performance.timeOrigin + t0)
+  const live = new LiveStats()
+  const primary = demo.upstreams['pay-primary']
+  const abort = new AbortController()
+  const load = runOpenLoop({
+    url: gatewayUrl,
+    ratePerSec: config.ratePerSec,
+    durationMs: config.endAtMs,
+    startAt: t0,
+    signal: abort.signal,
+    onSend: (_, intendedMs) => live.sent(intendedMs),
+    onResult: r => live.add(r)
+  })
+  const phase = (ms: number, name: 'spike' | 'heal', fault: { latencyMs?: number }): NodeJS.Timeout =>
+    setTimeout(() => {
+      primary.set(fault)
+      hooks.onPhase?.(name, performance.now() - t0)
+    }, Math.max(0, t0 + ms - performance.now()))
+  const timers = [
+    phase(config.spikeAtMs, 'spike', { latencyMs: config.spikeLatencyMs }),
+    phase(config.healAtMs, 'heal', {})
+  ]
+  const gatewayShares: Array<number | null> = []
+  try {
+    for (let s = 0; s * 1000 < config.endAtMs; s++) {
+      await sleepUntil(t0 + (s + 1) * 1000)
+      const { share, fresh } = await poller.poll()
+      gatewayShares[s] = share
+      hooks.onSecond?.(live.tick(s, share, fresh))
+    }
+  } finally {
+    for (const timer of timers) clearTimeout(timer)
+    abort.abort()
+  }
+  const results = await load
+  await poller.poll() // events of the last requests
+  const timeline = buildTimeline(results, config.endAtMs, gatewayShares)
+  const summary = summarize(config, S1_PRIMARY, results, poller.events, poller.samples, poller.eventsSupported)
+  return { config, startedAt, timeline, events: poller.events, shareSamples: poller.samples, summary, notes: poller.notes }
+}
+
+/** Polls `/events` (tolerating 404 until the shift controller exists) and the route's share in `/status`. */
+class AdminPoller {
+  readonly events: ScenarioEvent[] = []
+  readonly samples: Array<{ atMs: number, share: number | null }> = []
+  readonly notes: string[] = []
+  eventsSupported = true
+  #lastSeq: number | null = null
+
+  constructor (readonly adminUrl: string, readonly wallAt0: number) {}
+
+  async poll (): Promise<{ share: number | null, fresh: ScenarioEvent[] }> {
+    const [fresh, share] = await Promise.all([this.#events(), this.#share()])
+    this.samples.push({ atMs: performance.timeOrigin + performance.now() - this.wallAt0, share })
+    return { share, fresh }
+  }
+
+  async #events (): Promise<ScenarioEvent[]> {
+    if (!this.eventsSupported) return []
+    const res = await getJson(`${this.adminUrl}/events${this.#lastSeq === null ? '' : `?since=${this.#lastSeq}`}`)
+    if (res.status === 404) {
+      this.eventsSupported = false
+      this.#note('GET /events answered 404: no event log in this gateway (yet); shift times come from the client side only')
+      return []
+    }
+    const list = (res.body as { events?: unknown } | null)?.events
+    if (res.status !== 200 || !Array.isArray(list)) {
+      this.#note(`GET /events answered ${res.status}${res.error === undefined ? '' : ` (${res.error})`}`)
+      return []
+    }
+    const fresh = list.map(parseEvent).filter((e): e is GatewayEvent => e !== null && (this.#lastSeq === null || e.seq > this.#lastSeq))
+      .map(e => ({ ...e, atMs: Date.parse(e.at) - this.wallAt0 }))
+    for (const e of fresh) this.#lastSeq = Math.max(this.#lastSeq ?? e.seq, e.seq)
+    this.events.push(...fresh)
+    return fresh
+  }
+
+  async #share (): Promise<number | null> {
+    const res = await getJson(`${this.adminUrl}/status`)
+    const routes = (res.body as { routes?: unknown } | null)?.routes
+    const route = Array.isArray(routes) ? routes.find((r: { name?: unknown }) => r?.name === S1_ROUTE) as { shift?: { share?: unknown } } | undefined : undefined
+    const share = route?.shift?.share
+    if (typeof share === 'number') return share
+    this.#note(res.status === 200 ? `/status has no routes[${S1_ROUTE}].shift.share` : `GET /status answered ${res.status}`)
+    return null
+  }
+
+  #note (text: string): void {
+    if (!this.notes.includes(text)) this.notes.push(text)
+  }
+}
+
+function parseEvent (raw: unknown): GatewayEvent | null {
+  if (raw === null || typeof raw !== 'object') return null
+  const e = raw as Record<string, unknown>
+  if (typeof e.seq !== 'number') return null
+  const num = (v: unknown): number | undefined => typeof v === 'number' ? v : undefined
+  const str = (v: unknown): string => typeof v === 'string' ? v : ''
+  return {
+    seq: e.seq,
+    at: str(e.at),
+    t: num(e.t) ?? 0,
+    kind: str(e.kind) || '?',
+    route: str(e.route),
+    ...(typeof e.upstream === 'string' ? { upstream: e.upstream } : {}),
+    ...(num(e.before) !== undefined ? { before: num(e.before) } : {}),
+    ...(num(e.after) !== undefined ? { after: num(e.after) } : {}),
+    ...(num(e.measured) !== undefined ? { measured: num(e.measured) } : {}),
+    ...(num(e.threshold) !== undefined ? { threshold: num(e.threshold) } : {}),
+    enforced: e.enforced !== false,
+    policyVersion: str(e.policyVersion),
+    detail: str(e.detail)
+  }
+}
+
+/** GET with a short deadline: a poll must never hold up the next second. */
+async function getJson (url: string): Promise<{ status: number, body: unknown, error?: string }> {
+  try {
+    const res = await request(url, { headersTimeout: 800, bodyTimeout: 800 })
+    const text = await res.body.text()
+    try {
+      return { status: res.statusCode, body: JSON.parse(text) }
+    } catch {
+      return { status: res.statusCode, body: null }
+    }
+  } catch (err) {
+    return { status: 0, body: null, error: String((err as { code?: unknown }).code ?? err) }
+  }
+}
+
+/** Counts for the live view, by the second the answer came back in. */
+class LiveStats {
+  readonly #sentBySecond: number[] = []
+  readonly #doneBySecond = new Map<number, RequestResult[]>()
+  #sent = 0
+  #done = 0
+
+  sent (intendedMs: number): void {
+    const s = Math.floor(intendedMs / 1000)
+    this.#sentBySecond[s] = (this.#sentBySecond[s] ?? 0) + 1
+    this.#sent++
+  }
+
+  add (r: RequestResult): void {
+    this.#done++
+    const s = Math.floor((r.intendedMs + r.latencyMs) / 1000)
+    const list = this.#doneBySecond.get(s) ?? []
+    list.push(r)
+    this.#doneBySecond.set(s, list)
+  }
+
+  tick (t: number, gatewayShare: number | null, events: ScenarioEvent[]): LiveTick {
+    const done = this.#doneBySecond.get(t) ?? []
+    this.#doneBySecond.delete(t)
+    return { t, sent: this.#sentBySecond[t] ?? 0, done: done.length, inflight: this.#sent - this.#done, ...stats(done), gatewayShare, events }
+  }
+}
+
+function buildTimeline (results: readonly RequestResult[], endAtMs: number, gatewayShares: ReadonlyArray<number | null>): TimelineRow[] {
+  const seconds = Math.ceil(endAtMs / 1000)
+  const sent: RequestResult[][] = Array.from({ length: seconds }, () => [])
+  const completed = new Array<number>(seconds).fill(0)
+  for (const r of results) {
+    sent[Math.floor(r.intendedMs / 1000)]?.push(r)
+    const c = Math.floor((r.intendedMs + r.latencyMs) / 1000)
+    if (c < seconds) completed[c] = (completed[c] ?? 0) + 1
+  }
+  return sent.map((rs, t) => ({ t, sent: rs.length, completed: completed[t] ?? 0, ...stats(rs), gatewayShare: gatewayShares[t] ?? null }))
+}
+
+function stats (rs: readonly RequestResult[]): { p50Ms: number | null, p99Ms: number | null, errors: number, backupShare: number | null } {
+  const latencies = rs.map(r => r.latencyMs).sort((a, b) => a - b)
+  const served = rs.filter(r => r.upstream !== undefined)
+  return {
+    p50Ms: percentile(latencies, 0.5),
+    p99Ms: percentile(latencies, 0.99),
+    errors: rs.filter(isError).length,
+    backupShare: served.length === 0 ? null : served.filter(r => r.upstream !== S1_PRIMARY).length / served.length
+  }
+}
+
+export const isError = (r: RequestResult): boolean => r.status < 200 || r.status > 299
+
+async function sleepUntil (at: number): Promise<void> {
+  const ms = at - performance.now()
+  if (ms > 0) await new Promise(resolve => setTimeout(resolve, ms))
+}

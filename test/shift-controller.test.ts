@@ -1,0 +1,168 @@
+/**
+ * The shift controller alone, driven by a virtual clock: dwell, steps, the
+ * probe share, cooldown, hysteresis, ramp-back, re-trips, the backup guard
+ * and shadow mode.
+ */
+import t from 'tap'
+import { ShiftController, type Signal } from '../gateway/shift/controller.js'
+import type { ShiftConfig } from '../gateway/policy/snapshot.js'
+import type { EventDraft } from '../gateway/events/types.js'
+
+const CFG: ShiftConfig = {
+  enforce: true,
+  quantile: 'p95',
+  windowMs: 2000,
+  minSamples: 10,
+  thresholdMs: 1000,
+  forMs: 300,
+  step: 0.25,
+  intervalMs: 250,
+  max: 0.95,
+  minShare: 0.05,
+  cooldownMs: 5000,
+  recover: { thresholdMs: 500, forMs: 3000, maxForMs: 60_000, step: 0.25, intervalMs: 1000, curve: 'linear' }
+}
+
+const sig = (ms: number | null): Signal => ({ valueMs: ms, samples: ms === null ? 0 : 100 })
+const FAST = sig(200)
+
+/** Runs the controller every 50 ms from `from` to `to` with the given primary/backup latency. */
+function drive (c: ShiftController, from: number, to: number, primary: (now: number) => number | null, backup: (now: number) => number | null = () => 200, backupAvailable = true): EventDraft[] {
+  const events: EventDraft[] = []
+  for (let now = from; now <= to; now += 50) {
+    events.push(...c.tick({ now, primary: sig(primary(now)), backup: sig(backup(now)), backupAvailable, primaryHealthy: true }))
+  }
+  return events
+}
+
+t.test('trips after the dwell, steps every interval up to max, never below the probe share', async t => {
+  const c = new ShiftController('pay', CFG)
+  t.same(drive(c, 0, 1000, () => 200), [], 'healthy: nothing')
+  const ev = drive(c, 1050, 4000, () => 5000)
+  const steps = ev.filter(e => e.kind === 'shift.step')
+  t.same(steps.map(e => e.after), [0.25, 0.5, 0.75, 0.95], 'steps of 25% capped at max = 95%')
+  t.equal(c.share, 0.95)
+  t.match(steps[0], { before: 0, after: 0.25, measured: 5000, threshold: 1000, enforced: true, route: 'pay' })
+  t.match(steps[0]?.detail, /trip #1/)
+  // first step at 1050 + 300 dwell; then every 250 ms
+  const t0 = 1350
+  t.equal(c.view().phase, 'shifting')
+  void t0
+})
+
+t.test('a breach shorter than the dwell does not trip', async t => {
+  const c = new ShiftController('pay', CFG)
+  const ev = drive(c, 0, 5000, now => (now % 1000) < 250 ? 5000 : 200)
+  t.same(ev, [], 'no events')
+  t.equal(c.share, 0)
+})
+
+t.test('no signal (too few samples) does nothing', async t => {
+  const c = new ShiftController('pay', CFG)
+  t.same(drive(c, 0, 3000, () => null), [])
+})
+
+t.test('ramps back after cooldown and calm dwell, one recover.step per interval', async t => {
+  const c = new ShiftController('pay', CFG)
+  drive(c, 0, 2000, () => 5000) // trip at 300, reach 0.95 by ~1050
+  t.equal(c.share, 0.95)
+  // heals at 2050: calm dwell 3000 ms → but cooldown (5000 from trip at 300) ends at 5300
+  const ev = drive(c, 2050, 12_000, () => 200)
+  const ramps = ev.filter(e => e.kind === 'shift.ramp')
+  t.same(ramps.map(e => e.after), [0.7, 0.45, 0.2, 0], 'linear ramp 25% per step')
+  t.ok(ev.some(e => e.kind === 'shift.restored'), 'restored event')
+  t.equal(c.share, 0)
+  t.equal(c.view().phase, 'idle')
+})
+
+t.test('hysteresis: a signal between the thresholds neither trips nor recovers', async t => {
+  const c = new ShiftController('pay', CFG)
+  drive(c, 0, 2000, () => 5000)
+  const shareAtMax = c.share
+  const ev = drive(c, 2050, 20_000, () => 800) // between 500 and 1000
+  t.same(ev, [], 'no movement in the band')
+  t.equal(c.share, shareAtMax)
+})
+
+t.test('oscillating latency around the threshold does not flap', async t => {
+  const c = new ShiftController('pay', CFG)
+  // 1200 ms / 900 ms alternating every 200 ms: breaches never last the 300 ms dwell
+  const ev = drive(c, 0, 30_000, now => Math.floor(now / 200) % 2 === 0 ? 1200 : 900)
+  t.same(ev.map(e => e.kind), [], 'no steps, no ramps')
+  // and once shifted, wobbling around the recover threshold does not ramp back and forth
+  const c2 = new ShiftController('pay', CFG)
+  drive(c2, 0, 2000, () => 5000)
+  const ev2 = drive(c2, 2050, 30_000, now => Math.floor(now / 1000) % 2 === 0 ? 450 : 600)
+  t.same(ev2.filter(e => e.kind === 'shift.step'), [], 'never shifts again')
+  t.same(ev2.filter(e => e.kind === 'shift.ramp'), [], 'calm never lasts the dwell: no ramp')
+})
+
+t.test('a trip during ramp-back resumes from the current share and doubles the next dwell', async t => {
+  const c = new ShiftController('pay', CFG)
+  drive(c, 0, 2000, () => 5000)
+  drive(c, 2050, 6500, () => 200) // trip at 300; cooldown ends 5300; ramps at 5300 and 6300
+  const mid = c.share
+  t.equal(mid, 0.45, 'mid-ramp')
+  const ev = drive(c, 6550, 7700, () => 5000)
+  const first = ev.find(e => e.kind === 'shift.step')
+  t.equal(first?.before, mid, 'resumed from the current share, not from zero')
+  t.match(first?.detail, /trip #2/)
+  t.equal(c.view().requiredCalmMs, 6000, 'recovery dwell doubled to 6 s')
+  // heal: with cooldown 5 s from the re-trip (at 6850) and a 6 s dwell, no ramp for 6 s
+  const heal = drive(c, 7750, 13_700, () => 200)
+  t.same(heal.filter(e => e.kind === 'shift.ramp'), [], 'still waiting the doubled dwell')
+  const later = drive(c, 13_750, 14_000, () => 200)
+  t.equal(later.filter(e => e.kind === 'shift.ramp').length, 1, 'ramps after 6 s of calm')
+})
+
+t.test('trip count is forgotten after maxFor fully restored', async t => {
+  const c = new ShiftController('pay', { ...CFG, recover: { ...CFG.recover, maxForMs: 10_000 } })
+  drive(c, 0, 2000, () => 5000)
+  drive(c, 2050, 12_000, () => 200) // restored at 8300
+  t.equal(c.share, 0)
+  t.equal(c.view().trips, 1)
+  drive(c, 12_050, 40_000, () => 200)
+  t.equal(c.view().trips, 0, 'forgotten')
+})
+
+t.test('guard: never shifts onto slow or unavailable backups', async t => {
+  const c = new ShiftController('pay', CFG)
+  const ev = drive(c, 0, 3000, () => 5000, () => 4000)
+  t.equal(c.share, 0, 'nothing moved')
+  const holds = ev.filter(e => e.kind === 'shift.hold')
+  t.equal(holds.length, 1, 'one hold event, not one per tick')
+  t.match(holds[0], { measured: 4000, threshold: 1000 })
+  t.match(holds[0]?.detail, /backups are slow too/)
+  t.equal(c.view().phase, 'holding')
+  // backups recover → shifting starts
+  const ev2 = drive(c, 3050, 3500, () => 5000, () => 200)
+  t.ok(ev2.some(e => e.kind === 'shift.step'), 'shifts once the backups are fast')
+
+  const c2 = new ShiftController('pay', CFG)
+  const ev3 = drive(c2, 0, 2000, () => 5000, () => 200, false)
+  t.equal(c2.share, 0)
+  t.match(ev3.find(e => e.kind === 'shift.hold')?.detail, /no backup is available/)
+})
+
+t.test('shadow mode: same decisions, marked not enforced', async t => {
+  const c = new ShiftController('pay', { ...CFG, enforce: false })
+  const ev = drive(c, 0, 2000, () => 5000)
+  t.ok(ev.length > 0)
+  t.ok(ev.every(e => e.enforced === false), 'every event says it was not applied')
+  t.equal(c.view().enforce, false)
+})
+
+t.test('exponential ramp: step, 2x step, 4x step', async t => {
+  const c = new ShiftController('pay', { ...CFG, max: 0.9, recover: { ...CFG.recover, step: 0.1, curve: 'exponential' } })
+  drive(c, 0, 2000, () => 5000)
+  t.equal(c.share, 0.9)
+  const ev = drive(c, 2050, 20_000, () => 200)
+  t.same(ev.filter(e => e.kind === 'shift.ramp').map(e => e.after), [0.8, 0.6, 0.2, 0])
+})
+
+t.test('primaries failing their health checks do not ramp back', async t => {
+  const c = new ShiftController('pay', CFG)
+  drive(c, 0, 2000, () => 5000)
+  for (let now = 2050; now < 20_000; now += 50) c.tick({ now, primary: FAST, backup: FAST, backupAvailable: true, primaryHealthy: false })
+  t.equal(c.share, 0.95)
+})
