@@ -11,9 +11,12 @@ import type { AdminConfig } from '../policy/snapshot.js'
 import { problemBody } from '../proxy/problem.js'
 import type { ReloadRecord } from '../app/reload.js'
 import { bearerMatches } from './auth.js'
+import type { EventLog } from '../events/log.js'
+import { registerEvents } from './events.js'
 
 export interface AdminApi {
   status (): object
+  readonly events: EventLog
   reload (): Promise<ReloadRecord>
   health (): { ok: boolean, version: string, generation: number }
 }
@@ -24,7 +27,8 @@ export interface AdminServer {
 }
 
 export async function startAdmin (config: AdminConfig, api: AdminApi): Promise<AdminServer> {
-  const app = Fastify({ logger: false, genReqId: () => randomUUID() })
+  // forceCloseConnections: an open SSE stream must not hold up shutdown.
+  const app = Fastify({ logger: false, genReqId: () => randomUUID(), forceCloseConnections: true })
   const token = config.token
 
   app.addHook('onRequest', async (req, reply) => {
@@ -42,6 +46,7 @@ export async function startAdmin (config: AdminConfig, api: AdminApi): Promise<A
       return await reply.code(h.ok ? 200 : 503).send({ status: h.ok ? 'ok' : 'draining', version: h.version, generation: h.generation })
     })
     app.get(`${prefix}/status`, async () => api.status())
+    registerEvents(app, prefix, api.events)
     app.post(`${prefix}/reload`, async (req, reply) => {
       const r = await api.reload()
       if (r.ok) return await reply.send(r)

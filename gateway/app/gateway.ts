@@ -10,7 +10,11 @@ import { PolicyError } from '../policy/issues.js'
 import { PolicyWatcher } from '../policy/watcher.js'
 import type { PolicySnapshot } from '../policy/snapshot.js'
 import { StatsRegistry } from '../health/stats-registry.js'
-import { buildRuntime, runtimeKeys, type Runtime } from '../proxy/runtime.js'
+import { buildRuntime, runtimeKeys, type Runtime, type RuntimeDeps } from '../proxy/runtime.js'
+import { HealthRegistry } from '../health/health-registry.js'
+import { Prober } from '../health/prober.js'
+import { EventLog } from '../events/log.js'
+import { ControlLoop } from '../control/loop.js'
 import { PoolRegistry } from '../proxy/pools.js'
 import { DeadlineSweeper } from '../proxy/deadlines.js'
 import { createRequestHandler, type HandlerDeps } from '../proxy/handler.js'
@@ -27,6 +31,8 @@ export interface GatewayOptions {
   readonly env?: Env
   /** Reload when the file changes. @default true */
   readonly watch?: boolean
+  /** Period of the control loop (shift controllers, outlier ejection). @default 50 */
+  readonly controlTickMs?: number
 }
 
 export interface Addresses {
@@ -42,6 +48,10 @@ export class Gateway {
   readonly #pools = new PoolRegistry()
   readonly #stats: StatsRegistry
   readonly #sweeper: DeadlineSweeper
+  readonly #events: EventLog
+  readonly #health: HealthRegistry
+  readonly #prober: Prober
+  readonly #control: ControlLoop
   readonly #startedAt: number
   #runtime: Runtime
   #listeners: Listener[] = []
@@ -59,7 +69,17 @@ export class Gateway {
     this.#stats = new StatsRegistry(this.#clock, snapshot.statsWindowMs, snapshot.statsResolutionMs)
     this.#sweeper = new DeadlineSweeper(this.#clock)
     this.#startedAt = this.#clock.wall()
-    this.#runtime = buildRuntime(snapshot, this.#pools, this.#stats, 1, this.#startedAt)
+    this.#events = new EventLog(this.#clock, () => this.#runtime.snapshot.version)
+    this.#health = new HealthRegistry(this.#events.add)
+    let control: ControlLoop | null = null
+    this.#prober = new Prober({ clock: this.#clock, onFlip: flip => control?.onProbeFlip(flip) })
+    this.#control = control = new ControlLoop({ clock: this.#clock, emit: this.#events.add, health: this.#health, prober: this.#prober, tickMs: opts.controlTickMs })
+    this.#runtime = buildRuntime(snapshot, this.#runtimeDeps(), 1, this.#startedAt)
+    this.#control.apply(this.#runtime)
+  }
+
+  #runtimeDeps (): RuntimeDeps {
+    return { pools: this.#pools, stats: this.#stats, health: this.#health }
   }
 
   /** Loads the policy and opens every listener; throws PolicyError for an invalid file. */
@@ -93,12 +113,14 @@ export class Gateway {
     const admin = this.#runtime.snapshot.admin
     if (admin !== null) {
       this.#admin = await startAdmin(admin, {
-        status: () => buildStatus(this.#runtime, this.#lastReload, this.#startedAt, this.#clock.wall()),
+        status: () => this.status(),
+        events: this.#events,
         reload: async () => await this.reload('admin'),
         health: () => ({ ok: this.#closing === null, version: this.#runtime.snapshot.version, generation: this.#runtime.generation })
       })
     }
     this.#stats.start()
+    this.#control.start()
     if (watch) {
       this.#watcher = new PolicyWatcher(this.#file, () => { this.reload('file').catch(() => {}) })
       this.#watcher.start()
@@ -108,6 +130,8 @@ export class Gateway {
   get runtime (): Runtime { return this.#runtime }
   get lastReload (): ReloadRecord | null { return this.#lastReload }
   get stats (): StatsRegistry { return this.#stats }
+  get events (): EventLog { return this.#events }
+  get control (): ControlLoop { return this.#control }
 
   addresses (): Addresses {
     return {
@@ -117,7 +141,7 @@ export class Gateway {
   }
 
   status (): object {
-    return buildStatus(this.#runtime, this.#lastReload, this.#startedAt, this.#clock.wall())
+    return buildStatus(this.#runtime, this.#lastReload, this.#startedAt, this.#clock, name => this.#control.shiftView(name), key => this.#prober.state(key))
   }
 
   /** Re-reads the policy file; the running policy stays unless the new one is valid. */
@@ -140,12 +164,16 @@ export class Gateway {
     } else {
       const s = prepared.snapshot
       this.#stats.configure(s.statsWindowMs, s.statsResolutionMs)
-      const rt = buildRuntime(s, this.#pools, this.#stats, this.#runtime.generation + 1, this.#clock.wall())
+      const rt = buildRuntime(s, this.#runtimeDeps(), this.#runtime.generation + 1, this.#clock.wall())
+      this.#control.apply(rt) // shares carry over before the swap, so no request sees a reset
+      const before = current.version
       this.#runtime = rt
       const keys = runtimeKeys(rt)
       this.#pools.retain(keys.pools)
       this.#stats.retain(keys.stats)
+      this.#health.retain(keys.stats)
       record = { at, trigger, ok: true, changed: true, version: s.version }
+      this.#events.add({ kind: 'policy.reload', route: '*', before, after: s.version, enforced: true, detail: `generation ${rt.generation} (${trigger})` })
       this.#logger.info({ trigger, version: s.version, generation: rt.generation }, 'policy reloaded')
     }
     // An unchanged file after a failed reload does not hide that failure.
@@ -166,6 +194,9 @@ export class Gateway {
     const forced = results.reduce((n, r) => n + r.forced, 0)
     if (forced > 0) this.#logger.warn({ forced }, 'drain timeout reached; cut requests still in flight')
     await this.#admin?.close()
+    this.#control.stop()
+    await this.#prober.close()
+    this.#health.close()
     this.#stats.close()
     this.#sweeper.close()
     await this.#pools.destroy()

@@ -3,27 +3,35 @@
  * configured weight and current share, counters and latency quantiles.
  * Upstreams are shown by origin only (no credentials, no paths).
  */
-import type { Runtime, RuntimeRoute } from '../proxy/runtime.js'
+import type { Runtime, RuntimeRoute, RuntimeUpstream } from '../proxy/runtime.js'
 import type { ReloadRecord } from './reload.js'
+import type { Clock } from '../core/clock.js'
+import type { ShiftView } from '../shift/controller.js'
+import type { ProbeState } from '../health/prober.js'
 
+/** Expected share of the route's traffic per upstream, as RuntimeRoute.pick() splits it now. */
 export function routeShares (route: RuntimeRoute): Map<string, number> {
   const shares = new Map<string, number>()
-  let activePriority: number | null = null
-  let total = 0
-  for (const u of route.upstreams) {
-    if (u.weight <= 0 || !u.available) continue
-    if (activePriority === null) activePriority = u.config.priority
-    if (u.config.priority === activePriority) total += u.weight
-  }
-  for (const u of route.upstreams) {
-    const active = u.available && u.weight > 0 && u.config.priority === activePriority
-    shares.set(u.name, active ? Math.round((u.weight / total) * 10_000) / 10_000 : 0)
-  }
+  const live = (level: readonly RuntimeUpstream[]): number => level.reduce((n, u) => n + (u.available && u.weight > 0 ? u.weight : 0), 0)
+  const first = route.levels.findIndex(level => live(level) > 0)
+  const backup = first === 0 ? route.levels.findIndex((level, i) => i > 0 && live(level) > 0) : -1
+  const backupShare = backup > 0 ? route.effectiveBackupShare() : 0
+  route.levels.forEach((level, i) => {
+    const levelShare = i === first ? 1 - backupShare : i === backup ? backupShare : 0
+    const total = live(level)
+    for (const u of level) {
+      const w = u.available && u.weight > 0 ? u.weight : 0
+      shares.set(u.name, total === 0 ? 0 : Math.round(levelShare * (w / total) * 10_000) / 10_000)
+    }
+  })
   return shares
 }
 
-export function buildStatus (rt: Runtime, lastReload: ReloadRecord | null, startedAt: number, now: number): object {
+export function buildStatus (rt: Runtime, lastReload: ReloadRecord | null, startedAt: number, clock: Clock,
+  shiftView: (route: string) => ShiftView | null, probeState: (key: string) => ProbeState): object {
   const s = rt.snapshot
+  const now = clock.wall()
+  const mono = clock.now()
   return {
     gateway: { pid: process.pid, node: process.version, startedAt: new Date(startedAt).toISOString(), uptimeSeconds: Math.round((now - startedAt) / 1000) },
     policy: {
@@ -46,6 +54,7 @@ export function buildStatus (rt: Runtime, lastReload: ReloadRecord | null, start
           headers: c.headers === null ? null : Object.fromEntries(c.headers)
         },
         timeoutsMs: c.timeouts,
+        shift: c.shift === null ? null : { applied: r.backupShare, ...shiftView(c.name) },
         upstreams: r.upstreams.map(u => {
           const v = u.stats.view()
           return {
@@ -56,6 +65,9 @@ export function buildStatus (rt: Runtime, lastReload: ReloadRecord | null, start
             weight: u.weight,
             available: u.available,
             share: shares.get(u.name) ?? 0,
+            breaker: u.health.breaker?.state ?? null,
+            ejectedForMs: u.health.ejectedUntil === 0 ? 0 : Math.max(0, Math.round(u.health.ejectedUntil - mono)),
+            healthCheck: c.healthCheck === null ? null : probeState(u.config.key),
             inflight: v.inflight,
             oldestInflightMs: v.oldestInflightMs,
             window: v.window,

@@ -6,6 +6,7 @@
  */
 import type { Clock } from '../core/clock.js'
 import { SlidingWindow, type WindowView } from './sliding-window.js'
+import { SignalWindow } from './signal-window.js'
 import { OUTCOMES, type InflightAttempt } from './outcome.js'
 
 export interface UpstreamStatsView {
@@ -26,6 +27,8 @@ export class UpstreamStats {
   readonly #clock: Clock
   #window: SlidingWindow
   #windowMs: number
+  /** The shift controller's short window; null when the route has no shift block. */
+  signal: SignalWindow | null = null
 
   constructor (route: string, upstream: string, clock: Clock, windowMs: number, resolutionMs: number) {
     this.route = route
@@ -48,7 +51,20 @@ export class UpstreamStats {
   end (attempt: InflightAttempt, outcomeIndex: number, sampleLatency = true): void {
     this.inflight.delete(attempt)
     this.#totals[outcomeIndex] = (this.#totals[outcomeIndex] as number) + 1
-    this.#window.record(outcomeIndex, sampleLatency ? this.#clock.now() - attempt.startedAt : -1)
+    if (!sampleLatency) {
+      this.#window.record(outcomeIndex, -1)
+      return
+    }
+    const now = this.#clock.now()
+    const latency = now - attempt.startedAt
+    this.#window.record(outcomeIndex, latency)
+    this.signal?.record(now, latency)
+  }
+
+  /** Give this upstream a signal window of `windowMs` (null removes it); kept when unchanged. */
+  useSignal (windowMs: number | null): void {
+    if (windowMs === null) this.signal = null
+    else if (this.signal?.windowMs !== windowMs) this.signal = new SignalWindow(windowMs)
   }
 
   rotate (): void {

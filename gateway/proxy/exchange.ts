@@ -10,7 +10,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Dispatcher } from 'undici'
 import type { Clock } from '../core/clock.js'
-import { OUTCOME_INDEX, statusOutcome, type InflightAttempt } from '../health/outcome.js'
+import { OUTCOMES, OUTCOME_INDEX, statusOutcome, type InflightAttempt } from '../health/outcome.js'
+import type { BreakerTicket } from '../health/breaker.js'
 import type { RuntimeRoute, RuntimeUpstream } from './runtime.js'
 import type { DeadlineSweeper, Deadline } from './deadlines.js'
 import { responseHeaders } from './headers.js'
@@ -35,6 +36,7 @@ export class Exchange implements Dispatcher.DispatchHandler, InflightAttempt, De
   #abort: ((err?: Error) => void) | null = null
   #resume: (() => void) | null = null
   #recorded = false
+  #ticket: BreakerTicket | null = null
   #sentData = false
   #done = false
   #clientGone = false
@@ -56,6 +58,7 @@ export class Exchange implements Dispatcher.DispatchHandler, InflightAttempt, De
       this.#env.sweeper.add(this)
     }
     this.#upstream.stats.begin(this)
+    this.#ticket = this.#upstream.health.begin()
     this.#res.on('close', this.#onClientClose)
     this.#upstream.pool.dispatch({
       path,
@@ -73,7 +76,7 @@ export class Exchange implements Dispatcher.DispatchHandler, InflightAttempt, De
   }
 
   onHeaders (statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
-    this.#record(statusOutcome(statusCode), true)
+    this.#record(statusOutcome(statusCode), true, statusCode)
     this.#resume = resume
     const { headers, sized } = responseHeaders(rawHeaders, this.#requestId, this.#upstream.name)
     const res = this.#res
@@ -126,10 +129,11 @@ export class Exchange implements Dispatcher.DispatchHandler, InflightAttempt, De
     else this.onError(err)
   }
 
-  #record (outcome: number, sample: boolean): void {
+  #record (outcome: number, sample: boolean, status = 0): void {
     if (this.#recorded) return
     this.#recorded = true
     this.#upstream.stats.end(this, outcome, sample)
+    this.#upstream.health.report(this.#ticket, OUTCOMES[outcome] as string, status)
   }
 
   #finish (): void {

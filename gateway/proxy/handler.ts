@@ -37,9 +37,9 @@ export function createRequestHandler (deps: HandlerDeps, listener: ListenerConfi
         sendProblem(res, ERRORS.ROUTE_NOT_FOUND, { requestId: scan.requestId, detail: `no route matches ${method} ${pathOnly(target)}` })
         return
       }
-      const upstream = route.balancer.pick()
+      const upstream = route.pick()
       if (upstream === null) {
-        sendProblem(res, ERRORS.NO_HEALTHY_UPSTREAM, { requestId: scan.requestId, route: route.config.name, retryAfterSeconds: 1 })
+        sendProblem(res, ERRORS.NO_HEALTHY_UPSTREAM, { requestId: scan.requestId, route: route.config.name, retryAfterSeconds: retryAfter(route, deps.clock.now()) })
         return
       }
       const cfg = route.config
@@ -81,4 +81,15 @@ function pathOnly (target: string): string {
   const q = target.indexOf('?')
   const p = q === -1 ? target : target.slice(0, q)
   return p.length > 200 ? p.slice(0, 200) + '…' : p
+}
+
+/** Seconds until the first upstream of the route may take traffic again (at least 1). */
+function retryAfter (route: RuntimeRoute, now: number): number {
+  let best = Infinity
+  for (const u of route.upstreams) {
+    if (u.weight <= 0) continue
+    const ms = u.health.retryAfterMs(now)
+    if (ms !== null && ms < best) best = ms
+  }
+  return best === Infinity ? 1 : Math.max(1, Math.ceil(best / 1000))
 }

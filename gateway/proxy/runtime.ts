@@ -1,12 +1,16 @@
 /**
  * The data plane's live view of one policy snapshot: routes with their
- * balancer, and upstreams bound to their connection pool and stats. Built
- * aside on reload and swapped in as one reference.
+ * balancers, and upstreams bound to their connection pool, stats and health.
+ * Built aside on reload and swapped in as one reference. The control plane
+ * writes only two things here: each route's `backupShare` and (through
+ * UpstreamHealth) each upstream's availability.
  */
 import type { Dispatcher } from 'undici'
 import type { PolicySnapshot, RouteConfig, UpstreamConfig } from '../policy/snapshot.js'
 import type { StatsRegistry } from '../health/stats-registry.js'
 import type { UpstreamStats } from '../health/upstream-stats.js'
+import type { UpstreamHealth } from '../health/upstream-health.js'
+import type { HealthRegistry } from '../health/health-registry.js'
 import { Balancer, type Pickable } from './balancer.js'
 import { poolKey, type PoolRegistry } from './pools.js'
 
@@ -14,35 +18,86 @@ export class RuntimeUpstream implements Pickable {
   readonly config: UpstreamConfig
   readonly name: string
   readonly weight: number
-  /** Written by the control plane (breakers, ejection); read per request. */
-  available = true
   readonly pool: Dispatcher
   readonly stats: UpstreamStats
+  readonly health: UpstreamHealth
 
-  constructor (config: UpstreamConfig, pool: Dispatcher, stats: UpstreamStats) {
+  constructor (config: UpstreamConfig, pool: Dispatcher, stats: UpstreamStats, health: UpstreamHealth) {
     this.config = config
     this.name = config.name
     this.weight = config.weight
     this.pool = pool
     this.stats = stats
+    this.health = health
   }
+
+  get available (): boolean { return this.health.available }
 }
+
 
 export class RuntimeRoute {
   readonly config: RouteConfig
   readonly upstreams: readonly RuntimeUpstream[]
-  readonly balancer: Balancer<RuntimeUpstream>
+  /** Upstreams by priority level, lowest first. */
+  readonly levels: ReadonlyArray<readonly RuntimeUpstream[]>
+  readonly #balancers: ReadonlyArray<Balancer<RuntimeUpstream>>
+  readonly #panic: Balancer<{ weight: number, available: true, u: RuntimeUpstream }>
+  /** Share (0..1) of this route's traffic the shift controller sends to the backups. */
+  backupShare = 0
+  /** Smooth split accumulator: exactly `share` of picks go to the backups, evenly spread. */
+  #acc = 0
 
   constructor (config: RouteConfig, upstreams: readonly RuntimeUpstream[]) {
     this.config = config
     this.upstreams = upstreams
-    const levels = new Map<number, RuntimeUpstream[]>()
-    for (const u of upstreams) {
-      const level = levels.get(u.config.priority) ?? []
-      level.push(u)
-      levels.set(u.config.priority, level)
+    const byLevel = new Map<number, RuntimeUpstream[]>()
+    for (const u of upstreams) byLevel.set(u.config.priority, [...(byLevel.get(u.config.priority) ?? []), u])
+    this.levels = [...byLevel.entries()].sort((a, b) => a[0] - b[0]).map(e => e[1])
+    this.#balancers = this.levels.map(level => new Balancer([level]))
+    this.#panic = new Balancer([upstreams.map(u => ({ weight: u.weight, available: true as const, u }))])
+  }
+
+  /**
+   * The upstream for the next request: the primaries, except for the share
+   * moved to the backups (shift, or spill when primaries are missing);
+   * failover to the next level with an available upstream; panic mode if
+   * configured; null when nothing can take it.
+   */
+  pick (): RuntimeUpstream | null {
+    const share = this.levels.length > 1 ? this.effectiveBackupShare() : 0
+    if (share > 0) {
+      this.#acc += share
+      if (this.#acc >= 1 - 1e-9) {
+        this.#acc -= 1
+        const backup = this.#pickFrom(1)
+        if (backup !== null) return backup
+      }
     }
-    this.balancer = new Balancer([...levels.entries()].sort((a, b) => a[0] - b[0]).map(e => e[1]))
+    const u = this.#pickFrom(0)
+    if (u !== null || !this.config.failover.panic) return u
+    return this.#panic.pick()?.u ?? null
+  }
+
+  #pickFrom (level: number): RuntimeUpstream | null {
+    for (let i = level; i < this.#balancers.length; i++) {
+      const u = (this.#balancers[i] as Balancer<RuntimeUpstream>).pick()
+      if (u !== null) return u
+    }
+    return null
+  }
+
+  /** Shift share, or the overprovisioning spill when part of the primaries is out, whichever is larger. */
+  effectiveBackupShare (): number {
+    const factor = this.config.failover.overprovisioning
+    if (factor === null) return this.backupShare
+    let total = 0
+    let up = 0
+    for (const u of this.levels[0] as readonly RuntimeUpstream[]) {
+      total += u.weight
+      if (u.available) up += u.weight
+    }
+    const spill = total === 0 ? 1 : 1 - Math.min(1, (up / total) * factor)
+    return Math.max(this.backupShare, spill)
   }
 }
 
@@ -55,9 +110,20 @@ export interface Runtime {
   readonly loadedAt: number
 }
 
-export function buildRuntime (snapshot: PolicySnapshot, pools: PoolRegistry, stats: StatsRegistry, generation: number, loadedAt: number): Runtime {
-  const routes = snapshot.routes.map(route => new RuntimeRoute(route, route.upstreams.map(u =>
-    new RuntimeUpstream(u, pools.get(u.origin, route.timeouts.connectMs), stats.get(route.name, u.name)))))
+export interface RuntimeDeps {
+  readonly pools: PoolRegistry
+  readonly stats: StatsRegistry
+  readonly health: HealthRegistry
+}
+
+export function buildRuntime (snapshot: PolicySnapshot, deps: RuntimeDeps, generation: number, loadedAt: number): Runtime {
+  const routes = snapshot.routes.map(route => new RuntimeRoute(route, route.upstreams.map(u => {
+    const stats = deps.stats.get(route.name, u.name)
+    stats.useSignal(route.shift === null ? null : route.shift.windowMs)
+    const health = deps.health.get(route.name, u.name)
+    deps.health.useBreaker(health, route.breaker)
+    return new RuntimeUpstream(u, deps.pools.get(u.origin, route.timeouts.connectMs), stats, health)
+  })))
   return Object.freeze({ snapshot, routes, generation, loadedAt })
 }
 

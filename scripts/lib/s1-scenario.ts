@@ -18,9 +18,8 @@ import { Gateway } from '../../gateway/app/gateway.js'
 import { PolicyError, formatIssue } from '../../gateway/policy/issues.js'
 import { startDemoUpstreams, DEMO_NAMES, type DemoUpstreams } from '../demo-upstreams.js'
 import { runOpenLoop, type RequestResult } from './open-loop.js'
-import { summarize, percentile, type S1Summary } from './s1-summary.js'
 
-export { summaryLines, type S1Summary, type Target } from './s1-summary.js'
+export type { RequestResult } from './open-loop.js'
 
 /** The route and upstream the scenario is about (names in policies/demo.yaml). */
 export const S1_ROUTE = 'payments'
@@ -65,8 +64,9 @@ export interface GatewayEvent {
   kind: string
   route: string
   upstream?: string
-  before?: number
-  after?: number
+  /** Shares for shift events; other kinds may report states (strings). */
+  before?: number | string
+  after?: number | string
   measured?: number
   threshold?: number
   enforced: boolean
@@ -94,24 +94,14 @@ export interface TimelineRow {
   gatewayShare: number | null
 }
 
-/** What the live view shows at the end of each second: the answers that came back in it. */
-export interface LiveTick {
-  t: number
-  sent: number
-  done: number
-  inflight: number
-  p50Ms: number | null
-  p99Ms: number | null
-  backupShare: number | null
-  errors: number
-  gatewayShare: number | null
-  events: ScenarioEvent[]
-}
-
+/** Callbacks for a live view; times are ms since the load started. */
 export interface S1Hooks {
   onStart? (info: { gatewayUrl: string, adminUrl: string }): void
   onPhase? (phase: 'spike' | 'heal', atMs: number): void
-  onSecond? (tick: LiveTick): void
+  onSend? (intendedMs: number): void
+  onResult? (result: RequestResult): void
+  /** At the end of each second, after the admin poll; `gatewayShare` null when not reported. */
+  onSecond? (t: number, gatewayShare: number | null, events: ScenarioEvent[]): void
 }
 
 export interface S1Result {
@@ -185,7 +175,6 @@ async function drive (config: S1Config, hooks: S1Hooks, demo: DemoUpstreams, gat
   const t0 = performance.now() + 100
   const startedAt = new Date(performance.timeOrigin + t0).toISOString()
   const poller = new AdminPoller(adminUrl, performance.timeOrigin + t0)
-  const live = new LiveStats()
   const primary = demo.upstreams['pay-primary']
   const abort = new AbortController()
   const load = runOpenLoop({
@@ -194,8 +183,8 @@ async function drive (config: S1Config, hooks: S1Hooks, demo: DemoUpstreams, gat
     durationMs: config.endAtMs,
     startAt: t0,
     signal: abort.signal,
-    onSend: (_, intendedMs) => live.sent(intendedMs),
-    onResult: r => live.add(r)
+    ...(hooks.onSend === undefined ? {} : { onSend: (_: number, ms: number) => hooks.onSend?.(ms) }),
+    ...(hooks.onResult === undefined ? {} : { onResult: hooks.onResult })
   })
   const phase = (ms: number, name: 'spike' | 'heal', fault: { latencyMs?: number }): NodeJS.Timeout =>
     setTimeout(() => {
@@ -212,7 +201,7 @@ async function drive (config: S1Config, hooks: S1Hooks, demo: DemoUpstreams, gat
       await sleepUntil(t0 + (s + 1) * 1000)
       const { share, fresh } = await poller.poll()
       gatewayShares[s] = share
-      hooks.onSecond?.(live.tick(s, share, fresh))
+      hooks.onSecond?.(s, share, fresh)
     }
   } finally {
     for (const timer of timers) clearTimeout(timer)
@@ -221,7 +210,7 @@ async function drive (config: S1Config, hooks: S1Hooks, demo: DemoUpstreams, gat
   const results = await load
   await poller.poll() // events of the last requests
   const timeline = buildTimeline(results, config.endAtMs, gatewayShares)
-  const summary = summarize(config, S1_PRIMARY, results, poller.events, poller.samples, poller.eventsSupported)
+  const summary = summarize(config, results, poller.events, poller.samples, poller.eventsSupported)
   return { config, startedAt, timeline, events: poller.events, shareSamples: poller.samples, summary, notes: poller.notes }
 }
 
@@ -289,8 +278,8 @@ function parseEvent (raw: unknown): GatewayEvent | null {
     kind: str(e.kind) || '?',
     route: str(e.route),
     ...(typeof e.upstream === 'string' ? { upstream: e.upstream } : {}),
-    ...(num(e.before) !== undefined ? { before: num(e.before) } : {}),
-    ...(num(e.after) !== undefined ? { after: num(e.after) } : {}),
+    ...(isValue(e.before) ? { before: e.before } : {}),
+    ...(isValue(e.after) ? { after: e.after } : {}),
     ...(num(e.measured) !== undefined ? { measured: num(e.measured) } : {}),
     ...(num(e.threshold) !== undefined ? { threshold: num(e.threshold) } : {}),
     enforced: e.enforced !== false,
@@ -298,6 +287,8 @@ function parseEvent (raw: unknown): GatewayEvent | null {
     detail: str(e.detail)
   }
 }
+
+const isValue = (v: unknown): v is number | string => typeof v === 'number' || typeof v === 'string'
 
 /** GET with a short deadline: a poll must never hold up the next second. */
 async function getJson (url: string): Promise<{ status: number, body: unknown, error?: string }> {
@@ -314,34 +305,6 @@ async function getJson (url: string): Promise<{ status: number, body: unknown, e
   }
 }
 
-/** Counts for the live view, by the second the answer came back in. */
-class LiveStats {
-  readonly #sentBySecond: number[] = []
-  readonly #doneBySecond = new Map<number, RequestResult[]>()
-  #sent = 0
-  #done = 0
-
-  sent (intendedMs: number): void {
-    const s = Math.floor(intendedMs / 1000)
-    this.#sentBySecond[s] = (this.#sentBySecond[s] ?? 0) + 1
-    this.#sent++
-  }
-
-  add (r: RequestResult): void {
-    this.#done++
-    const s = Math.floor((r.intendedMs + r.latencyMs) / 1000)
-    const list = this.#doneBySecond.get(s) ?? []
-    list.push(r)
-    this.#doneBySecond.set(s, list)
-  }
-
-  tick (t: number, gatewayShare: number | null, events: ScenarioEvent[]): LiveTick {
-    const done = this.#doneBySecond.get(t) ?? []
-    this.#doneBySecond.delete(t)
-    return { t, sent: this.#sentBySecond[t] ?? 0, done: done.length, inflight: this.#sent - this.#done, ...stats(done), gatewayShare, events }
-  }
-}
-
 function buildTimeline (results: readonly RequestResult[], endAtMs: number, gatewayShares: ReadonlyArray<number | null>): TimelineRow[] {
   const seconds = Math.ceil(endAtMs / 1000)
   const sent: RequestResult[][] = Array.from({ length: seconds }, () => [])
@@ -354,7 +317,8 @@ function buildTimeline (results: readonly RequestResult[], endAtMs: number, gate
   return sent.map((rs, t) => ({ t, sent: rs.length, completed: completed[t] ?? 0, ...stats(rs), gatewayShare: gatewayShares[t] ?? null }))
 }
 
-function stats (rs: readonly RequestResult[]): { p50Ms: number | null, p99Ms: number | null, errors: number, backupShare: number | null } {
+/** Latency quantiles, errors and backup share of some requests. */
+export function stats (rs: readonly RequestResult[]): { p50Ms: number | null, p99Ms: number | null, errors: number, backupShare: number | null } {
   const latencies = rs.map(r => r.latencyMs).sort((a, b) => a - b)
   const served = rs.filter(r => r.upstream !== undefined)
   return {
@@ -370,4 +334,162 @@ export const isError = (r: RequestResult): boolean => r.status < 200 || r.status
 async function sleepUntil (at: number): Promise<void> {
   const ms = at - performance.now()
   if (ms > 0) await new Promise(resolve => setTimeout(resolve, ms))
+}
+
+/** One S1 target and how the run did on it. */
+export interface Target {
+  name: string
+  limit: string
+  value: string
+  pass: boolean
+}
+
+/** Times are ms after the spike (shift) or after healing (restore). */
+export interface S1Summary {
+  requests: number
+  errors: number
+  /** First enforced `shift.*` event that moved traffic away from the primary. */
+  firstShiftMs: number | null
+  /** End of the first 1 s window of sent requests (sliding by 100 ms) with ≥ 50 % served by the backup. */
+  backup50Ms: number | null
+  backup90Ms: number | null
+  /** Latency of requests sent from the first ≥ 90 % window until healing. */
+  settledP50Ms: number | null
+  settledP99Ms: number | null
+  /** The gateway's share back to 0 (event, else /status poll); null when not reported or not reached. */
+  restoreGatewayMs: number | null
+  /** End of the first 1 s window after healing with no request served by the backup. */
+  restoreClientMs: number | null
+  /** Shift direction changes from "more to the backup" to "less" while the spike lasts; null without events. */
+  reversals: number | null
+  targets: Target[]
+  pass: boolean
+}
+
+const SLOT_MS = 100
+const WINDOW_SLOTS = 10
+
+/** Client-side backup share over 1 s windows of intended send time, sliding by one 100 ms slot. */
+class BackupWindows {
+  readonly #served: number[] = []
+  readonly #backup: number[] = []
+
+  constructor (results: readonly RequestResult[]) {
+    for (const r of results) {
+      if (r.upstream === undefined) continue
+      const k = Math.floor(r.intendedMs / SLOT_MS)
+      this.#served[k] = (this.#served[k] ?? 0) + 1
+      if (r.upstream !== S1_PRIMARY) this.#backup[k] = (this.#backup[k] ?? 0) + 1
+    }
+  }
+
+  /** Start (ms) of the first window inside [from, until) whose share passes, or null. */
+  first (from: number, until: number, pass: (share: number) => boolean): number | null {
+    for (let k = Math.ceil(from / SLOT_MS); (k + WINDOW_SLOTS) * SLOT_MS <= until; k++) {
+      let served = 0
+      let backup = 0
+      for (let j = k; j < k + WINDOW_SLOTS; j++) {
+        served += this.#served[j] ?? 0
+        backup += this.#backup[j] ?? 0
+      }
+      if (served > 0 && pass(backup / served)) return k * SLOT_MS
+    }
+    return null
+  }
+}
+
+type ShiftEvent = ScenarioEvent & { before: number, after: number }
+
+/** The S1 summary of a finished run (exported for tests). */
+export function summarize (config: S1Config, results: readonly RequestResult[], events: readonly ScenarioEvent[],
+  samples: ReadonlyArray<{ atMs: number, share: number | null }>, eventsSupported: boolean): S1Summary {
+  const { spikeAtMs: spike, healAtMs: heal, endAtMs: end } = config
+  const errors = results.filter(isError).length
+  const shifts = events.filter((e): e is ShiftEvent => e.kind.startsWith('shift.') && e.enforced && typeof e.before === 'number' && typeof e.after === 'number')
+    .sort((a, b) => a.seq - b.seq)
+  const during = shifts.filter(e => e.atMs >= spike && e.atMs < heal)
+  const first = during.find(e => e.after > e.before)
+  const windows = new BackupWindows(results)
+  const after = (w: number | null, from: number): number | null => w === null ? null : w + WINDOW_SLOTS * SLOT_MS - from
+  const w50 = windows.first(spike, heal, share => share >= 0.5)
+  const w90 = windows.first(spike, heal, share => share >= 0.9)
+  const settled = w90 === null ? [] : results.filter(r => r.intendedMs >= w90 && r.intendedMs < heal).map(r => r.latencyMs).sort((a, b) => a - b)
+  const shifted = windows.first(spike, heal, share => share > 0.01) !== null
+  const restoreClientMs = shifted ? after(windows.first(heal, end, share => share === 0), heal) : null
+  const gatewayReports = eventsSupported || samples.some(s => s.share !== null)
+  const restoreGatewayMs = shifted && gatewayReports ? gatewayRestore(shifts, samples, heal) : null
+  const reversals = eventsSupported ? countReversals(during) : null
+
+  const restoreParts = [restoreClientMs, ...(gatewayReports ? [restoreGatewayMs] : [])]
+  const restoreMs = restoreParts.some(x => x === null) ? null : Math.max(...restoreParts as number[])
+  const noEvents = eventsSupported ? 'never' : 'n/a (no /events)'
+  const targets: Target[] = [
+    within('first shift after the spike', first === undefined ? null : first.atMs - spike, 2000, noEvents),
+    within('backup share ≥ 50 %', after(w50, spike), 3000),
+    within('backup share ≥ 90 %', after(w90, spike), 5000),
+    { name: 'client errors', limit: '0', value: String(errors), pass: errors === 0 },
+    { name: 'reversals during the spike', limit: '0', value: reversals === null ? noEvents : String(reversals), pass: reversals === 0 },
+    within('fully back on the primary after healing', restoreMs, 30_000, shifted ? `> ${fmtS(end - heal)}` : 'nothing shifted')
+  ]
+  return {
+    requests: results.length,
+    errors,
+    firstShiftMs: first === undefined ? null : first.atMs - spike,
+    backup50Ms: after(w50, spike),
+    backup90Ms: after(w90, spike),
+    settledP50Ms: percentile(settled, 0.5),
+    settledP99Ms: percentile(settled, 0.99),
+    restoreGatewayMs,
+    restoreClientMs,
+    reversals,
+    targets,
+    pass: targets.every(t => t.pass)
+  }
+}
+
+/** When the gateway's share was back at 0 after healing: the event if there is one, else the first poll. */
+function gatewayRestore (shifts: readonly ShiftEvent[], samples: ReadonlyArray<{ atMs: number, share: number | null }>, heal: number): number | null {
+  const event = shifts.find(e => e.atMs >= heal && e.after <= 0)
+  if (event !== undefined) return event.atMs - heal
+  const sample = samples.find(s => s.atMs >= heal && s.share === 0)
+  return sample === undefined ? null : sample.atMs - heal
+}
+
+function countReversals (shifts: readonly ShiftEvent[]): number {
+  let reversals = 0
+  let rising = false
+  for (const e of shifts) {
+    if (e.after > e.before) rising = true
+    else if (e.after < e.before && rising) {
+      reversals++
+      rising = false
+    }
+  }
+  return reversals
+}
+
+function within (name: string, ms: number | null, limitMs: number, missing = 'never'): Target {
+  return { name, limit: `≤ ${limitMs / 1000} s`, value: ms === null ? missing : fmtS(ms), pass: ms !== null && ms <= limitMs }
+}
+
+/** The summary as printable lines (demo and bench). */
+export function summaryLines (s: S1Summary, config: S1Config): string[] {
+  const ms = (x: number | null): string => x === null ? '-' : `${Math.round(x)} ms`
+  const secs = (x: number | null): string => x === null ? '-' : fmtS(x)
+  const passed = s.targets.filter(t => t.pass).length
+  return [
+    `${s.requests} requests, ${s.errors} errors; spike at t=${config.spikeAtMs / 1000} s, healed at t=${config.healAtMs / 1000} s`,
+    ...s.targets.map(t => `  ${t.pass ? 'PASS' : 'FAIL'}  ${t.name.padEnd(40)} ${t.value.padStart(16)}   target ${t.limit}`),
+    `  after the shift settled (≥ 90 % window until healing): p50 ${ms(s.settledP50Ms)}, p99 ${ms(s.settledP99Ms)}`,
+    `  back on the primary after healing: gateway share 0 after ${secs(s.restoreGatewayMs)}, client backup share 0 after ${secs(s.restoreClientMs)}`,
+    `${s.pass ? 'PASS' : 'FAIL'}: ${passed}/${s.targets.length} targets met`
+  ]
+}
+
+const fmtS = (ms: number): string => `${(ms / 1000).toFixed(2)} s`
+
+/** Nearest-rank quantile of sorted values, rounded to 0.1 ms; null when empty. */
+export function percentile (sorted: readonly number[], q: number): number | null {
+  const v = sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]
+  return v === undefined ? null : Math.round(v * 10) / 10
 }

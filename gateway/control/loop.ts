@@ -1,0 +1,142 @@
+/**
+ * The control loop: one timer (50 ms by default) that reads what the data
+ * plane recorded and decides off the hot path — latency signals into the
+ * shift controllers, failure streaks into outlier ejection — then writes the
+ * results back as each route's backupShare and each upstream's ejection.
+ * Health-check verdicts arrive from the prober as they flip. Every change is
+ * an event; shadow-mode routes get events but keep a backupShare of 0.
+ */
+import type { Clock } from '../core/clock.js'
+import type { EventSink } from '../events/log.js'
+import type { Runtime, RuntimeUpstream } from '../proxy/runtime.js'
+import type { HealthRegistry } from '../health/health-registry.js'
+import type { Prober, ProbeFlip } from '../health/prober.js'
+import { newSignalHistogram, addInflightAges, quantileMs } from '../health/signal-window.js'
+import { ShiftController, type Signal, type ShiftView } from '../shift/controller.js'
+import { evaluateOutliers } from '../shift/outlier.js'
+
+export interface ControlDeps {
+  readonly clock: Clock
+  readonly emit: EventSink
+  readonly health: HealthRegistry
+  readonly prober: Prober | null
+  /** @default 50 */
+  readonly tickMs?: number
+}
+
+export class ControlLoop {
+  readonly #deps: ControlDeps
+  readonly #controllers = new Map<string, ShiftController>()
+  readonly #scratch = newSignalHistogram()
+  #runtime: Runtime | null = null
+  #timer: NodeJS.Timeout | null = null
+
+  constructor (deps: ControlDeps) {
+    this.#deps = deps
+  }
+
+  /** Adopt a runtime before it goes live: controllers follow the routes, shares carry over, probes follow health checks. */
+  apply (rt: Runtime): void {
+    const names = new Set<string>()
+    for (const route of rt.routes) {
+      const cfg = route.config.shift
+      if (cfg === null) continue
+      names.add(route.config.name)
+      let ctrl = this.#controllers.get(route.config.name)
+      if (ctrl === undefined) {
+        ctrl = new ShiftController(route.config.name, cfg)
+        this.#controllers.set(route.config.name, ctrl)
+      } else {
+        ctrl.reconfigure(cfg)
+      }
+      route.backupShare = cfg.enforce ? ctrl.share : 0
+    }
+    for (const name of this.#controllers.keys()) if (!names.has(name)) this.#controllers.delete(name)
+    for (const route of rt.routes) {
+      if (route.config.outlier !== null) continue
+      for (const u of route.upstreams) u.health.ejectedUntil = 0
+    }
+    this.#syncProbes(rt)
+    this.#runtime = rt
+  }
+
+  /** Probe verdicts, from the prober. */
+  readonly onProbeFlip = (flip: ProbeFlip): void => {
+    const [route, upstream] = splitKey(flip.key)
+    const h = this.#deps.health.get(route, upstream)
+    h.probeDown = flip.to === 'unhealthy'
+    this.#deps.emit({ kind: 'probe.flip', route, upstream, before: flip.from, after: flip.to, enforced: true, detail: flip.reason })
+  }
+
+  shiftView (route: string): ShiftView | null {
+    return this.#controllers.get(route)?.view() ?? null
+  }
+
+  tick (): void {
+    const rt = this.#runtime
+    if (rt === null) return
+    const now = this.#deps.clock.now()
+    for (const route of rt.routes) {
+      const outlier = route.config.outlier
+      if (outlier !== null) {
+        for (const level of route.levels) for (const e of evaluateOutliers(level.map(u => u.health), outlier, now)) this.#deps.emit(e)
+      }
+      const cfg = route.config.shift
+      const ctrl = cfg === null ? undefined : this.#controllers.get(route.config.name)
+      if (cfg === null || ctrl === undefined) continue
+      const events = ctrl.tick({
+        now,
+        primary: this.#signal(route.levels[0] ?? [], now, cfg.quantile, cfg.minSamples),
+        backup: this.#signal(route.levels.slice(1).flat(), now, cfg.quantile, cfg.minSamples),
+        backupAvailable: route.levels.slice(1).some(level => level.some(u => u.weight > 0 && u.available)),
+        primaryHealthy: !(route.levels[0] ?? []).some(u => u.health.probeDown)
+      })
+      for (const e of events) this.#deps.emit(e)
+      route.backupShare = cfg.enforce ? ctrl.share : 0
+    }
+  }
+
+  start (): void {
+    if (this.#timer !== null) return
+    this.#timer = setInterval(() => this.tick(), this.#deps.tickMs ?? 50)
+    this.#timer.unref()
+  }
+
+  stop (): void {
+    if (this.#timer !== null) clearInterval(this.#timer)
+    this.#timer = null
+  }
+
+  /** Quantile over a level: its finished samples in the signal window plus the ages of what is still in flight. */
+  #signal (level: readonly RuntimeUpstream[], now: number, q: 'p50' | 'p90' | 'p95' | 'p99', minSamples: number): Signal {
+    const h = this.#scratch
+    h.reset()
+    for (const u of level) {
+      u.stats.signal?.mergeInto(h, now)
+      addInflightAges(h, u.stats.inflight, now)
+    }
+    return quantileMs(h, q, minSamples)
+  }
+
+  #syncProbes (rt: Runtime): void {
+    const prober = this.#deps.prober
+    const checked = new Set<string>()
+    const targets: Parameters<Prober['sync']>[0][number][] = []
+    for (const route of rt.routes) {
+      const hc = route.config.healthCheck
+      if (hc === null) continue
+      for (const u of route.upstreams) {
+        checked.add(u.config.key)
+        targets.push({ target: { key: u.config.key, origin: u.config.origin, hostHeader: u.config.hostHeader }, config: { path: u.config.basePath + hc.path, intervalMs: hc.intervalMs, timeoutMs: hc.timeoutMs, healthyThreshold: hc.healthyThreshold, unhealthyThreshold: hc.unhealthyThreshold } })
+      }
+    }
+    prober?.sync(targets)
+    for (const route of rt.routes) for (const u of route.upstreams) if (!checked.has(u.config.key)) u.health.probeDown = false
+  }
+}
+
+function splitKey (key: string): [string, string] {
+  const i = key.indexOf('/')
+  return [key.slice(0, i), key.slice(i + 1)]
+}
+

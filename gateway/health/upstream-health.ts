@@ -1,0 +1,53 @@
+/**
+ * Whether one upstream of one route may take traffic, combining what the
+ * control plane decided (outlier ejection, active health checks) with the
+ * breaker's gate. The data plane reads `available` per pick and reports
+ * outcomes; it never decides anything itself.
+ */
+import type { Breaker, BreakerTicket } from './breaker.js'
+
+export class UpstreamHealth {
+  readonly route: string
+  readonly upstream: string
+  breaker: Breaker | null = null
+  /** Clock time (ms) the current ejection ends; 0 = not ejected. */
+  ejectedUntil = 0
+  /** Times ejected so far (multiplies the next ejection time). */
+  ejections = 0
+  /** Active health checks say it is down. */
+  probeDown = false
+  /** Failed attempts in a row (5xx or gateway failure), for outlier detection. */
+  failStreak = 0
+
+  constructor (route: string, upstream: string) {
+    this.route = route
+    this.upstream = upstream
+  }
+
+  get available (): boolean {
+    return this.ejectedUntil === 0 && !this.probeDown && (this.breaker === null || this.breaker.admit())
+  }
+
+  /** Start of an attempt: a breaker ticket when the route has a breaker. */
+  begin (): BreakerTicket | null {
+    return this.breaker === null ? null : this.breaker.track()
+  }
+
+  /** End of an attempt. `outcome` is an OUTCOMES name; `status` 0 when there was no response. */
+  report (ticket: BreakerTicket | null, outcome: string, status: number): void {
+    if (outcome === 'aborted') {
+      ticket?.done(false) // a client that left says nothing about the upstream
+      return
+    }
+    const gatewayFailure = outcome !== '2xx' && outcome !== '3xx' && outcome !== '4xx'
+    this.failStreak = gatewayFailure ? this.failStreak + 1 : 0
+    if (ticket !== null) ticket.done((this.breaker as Breaker).counts(outcome, status))
+  }
+
+  /** ms until it may take traffic again, for Retry-After; 0 if now; null if unknown (probes). */
+  retryAfterMs (now: number): number | null {
+    if (this.probeDown) return null
+    const ejected = this.ejectedUntil === 0 ? 0 : Math.max(0, this.ejectedUntil - now)
+    return Math.max(ejected, this.breaker?.retryAfterMs() ?? 0)
+  }
+}
