@@ -5,7 +5,7 @@
  * appear as they happen, and the run ends with the event log and the S1
  * targets. Exit code 0 when every target is met, 1 otherwise.
  *
- * `S1_FAST=1`: short timings (spike at 3 s, heal at 8 s, end at 14 s).
+ * `S1_FAST=1`: short timings (spike at 3 s, heal at 8 s, end at 24 s).
  * `--timeline`: also print the timeline by intended send second.
  */
 import {
@@ -98,11 +98,10 @@ try {
 function eventLine (e: ScenarioEvent): string {
   const value = (v: number | string | undefined): string => typeof v === 'number' ? pct(v) : v ?? '-'
   const move = e.before !== undefined || e.after !== undefined ? ` ${value(e.before)} → ${value(e.after)}` : ''
-  // Shift signals are latencies in ms; other kinds report rates or counts as they are.
-  const unit = (v: number): string => e.kind.startsWith('shift.') ? ms(v) : String(v)
-  const measure = e.measured !== undefined ? ` (measured ${unit(e.measured)}${e.threshold !== undefined ? `, threshold ${unit(e.threshold)}` : ''})` : ''
+  // The detail already says what was measured; the bare numbers only when it is missing.
+  const measure = e.detail !== '' ? `  ${e.detail}` : e.measured !== undefined ? `  measured ${e.measured}${e.threshold !== undefined ? `, threshold ${e.threshold}` : ''}` : ''
   const who = [e.route, e.upstream].filter(x => x !== undefined && x !== '').join('/')
-  return `${secs(e.atMs).padStart(6)}  #${e.seq} ${e.kind.padEnd(15)} ${who}${move}${measure}${e.enforced ? '' : ' [shadow]'}${e.detail === '' ? '' : `  ${e.detail}`}`
+  return `${`${(e.atMs / 1000).toFixed(2)}s`.padStart(7)}  #${String(e.seq).padEnd(3)} ${e.kind.padEnd(15)} ${who}${move}${e.enforced ? '' : ' [shadow]'}${measure}`
 }
 
 function timelineLine (r: TimelineRow): string {

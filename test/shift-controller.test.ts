@@ -57,9 +57,14 @@ t.test('a breach shorter than the dwell does not trip', async t => {
   t.equal(c.share, 0)
 })
 
-t.test('no signal (too few samples) does nothing', async t => {
+t.test('no signal (too few samples) does nothing and does not reset a dwell', async t => {
   const c = new ShiftController('pay', CFG)
   t.same(drive(c, 0, 3000, () => null), [])
+  drive(c, 3050, 5000, () => 5000)
+  t.equal(c.share, 0.95)
+  // calm, with gaps of no data: the calm dwell keeps running through them
+  const ev = drive(c, 5050, 12_000, now => Math.floor(now / 300) % 2 === 0 ? null : 200)
+  t.ok(ev.some(e => e.kind === 'shift.ramp'), 'ramps back although the signal has gaps')
 })
 
 t.test('ramps back after cooldown and calm dwell, one recover.step per interval', async t => {
@@ -165,4 +170,23 @@ t.test('primaries failing their health checks do not ramp back', async t => {
   drive(c, 0, 2000, () => 5000)
   for (let now = 2050; now < 20_000; now += 50) c.tick({ now, primary: FAST, backup: FAST, backupAvailable: true, primaryHealthy: false })
   t.equal(c.share, 0.95)
+})
+
+t.test('unmeasured backups: one trial step, then wait threshold/q for evidence before the next', async t => {
+  const c = new ShiftController('pay', CFG)
+  // backups have no samples before the trip
+  const ev = drive(c, 0, 600, () => 5000, now => now <= 300 ? null : 200)
+  t.same(ev.filter(e => e.kind === 'shift.step').map(e => e.after), [0.25], 'only the trial step at 300')
+  // evidence time = 300 + 1000 / 0.95 ≈ 1353: no step before, steps after
+  const mid = drive(c, 650, 1350, () => 5000, () => 200)
+  t.same(mid.filter(e => e.kind === 'shift.step'), [], 'waiting for evidence about the backups')
+  const after = drive(c, 1400, 2500, () => 5000, () => 200)
+  t.same(after.filter(e => e.kind === 'shift.step').map(e => e.after), [0.5, 0.75, 0.95], 'measured fast: shifting resumes')
+
+  const slow = new ShiftController('pay', CFG)
+  drive(slow, 0, 600, () => 5000, now => now <= 300 ? null : 250)
+  const ev2 = drive(slow, 650, 3000, () => 5000, () => 4000)
+  t.same(ev2.filter(e => e.kind === 'shift.step'), [], 'measured slow: no further step')
+  t.equal(ev2.filter(e => e.kind === 'shift.hold').length, 1)
+  t.equal(slow.share, 0.25)
 })

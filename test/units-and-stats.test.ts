@@ -69,3 +69,23 @@ t.test('window: quantiles of recorded latencies, in-flight ages, slots forgotten
   t.not(reg.get('pay', 'primary'), s, 'dropped when its upstream left the policy')
   reg.close()
 })
+
+t.test('signal window works from clock time 0 (regression: negative slot index crashed the control loop)', async t => {
+  const { SignalWindow, newSignalHistogram, addInflightAges, quantileMs } = await import('../gateway/health/signal-window.js')
+  const w = new SignalWindow(1000)
+  const h = newSignalHistogram()
+  w.record(5, 100)
+  w.record(120, 300)
+  w.mergeInto(h, 130)
+  addInflightAges(h, [{ startedAt: 0 }], 130)
+  t.equal(h.totalCount, 3)
+  const median = quantileMs(h, 'p50', 1).valueMs ?? 0
+  t.ok(Math.abs(median - 130) <= 2, `median of 100, 130 (in flight), 300 is ${median}`)
+  t.equal(quantileMs(h, 'p50', 5).valueMs, null, 'below minSamples')
+  const later = newSignalHistogram()
+  w.mergeInto(later, 1050)
+  t.equal(later.totalCount, 1, 'at t=1050 the slot of t=5 has left the 1 s window; t=120 is kept')
+  const gone = newSignalHistogram()
+  w.mergeInto(gone, 5000)
+  t.equal(gone.totalCount, 0)
+})

@@ -73,7 +73,14 @@ export class Gateway {
     this.#health = new HealthRegistry(this.#events.add)
     let control: ControlLoop | null = null
     this.#prober = new Prober({ clock: this.#clock, onFlip: flip => control?.onProbeFlip(flip) })
-    this.#control = control = new ControlLoop({ clock: this.#clock, emit: this.#events.add, health: this.#health, prober: this.#prober, tickMs: opts.controlTickMs })
+    this.#control = control = new ControlLoop({
+      clock: this.#clock,
+      emit: this.#events.add,
+      health: this.#health,
+      prober: this.#prober,
+      tickMs: opts.controlTickMs,
+      onError: err => this.#logger.error({ err }, 'control loop tick failed; traffic keeps its last shares')
+    })
     this.#runtime = buildRuntime(snapshot, this.#runtimeDeps(), 1, this.#startedAt)
     this.#control.apply(this.#runtime)
   }

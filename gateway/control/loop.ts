@@ -20,6 +20,8 @@ export interface ControlDeps {
   readonly emit: EventSink
   readonly health: HealthRegistry
   readonly prober: Prober | null
+  /** A tick that threw: logged, and the loop goes on (a control-plane bug must not stop the data plane). */
+  readonly onError?: (err: unknown) => void
   /** @default 50 */
   readonly tickMs?: number
 }
@@ -98,7 +100,13 @@ export class ControlLoop {
 
   start (): void {
     if (this.#timer !== null) return
-    this.#timer = setInterval(() => this.tick(), this.#deps.tickMs ?? 50)
+    this.#timer = setInterval(() => {
+      try {
+        this.tick()
+      } catch (err) {
+        this.#deps.onError?.(err)
+      }
+    }, this.#deps.tickMs ?? 50)
     this.#timer.unref()
   }
 

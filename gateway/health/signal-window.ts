@@ -15,6 +15,9 @@ export function newSignalHistogram (): hdr.Histogram {
   return hdr.build({ bitBucketSize: 32, autoResize: false, lowestDiscernibleValue: 1, highestTrackableValue: HIGHEST_US, numberOfSignificantValueDigits: 2, useWebAssembly: false })
 }
 
+/** Non-negative slot index (JS % keeps the sign; clock time may be small). */
+const slot = (index: number): number => ((index % SLOTS) + SLOTS) % SLOTS
+
 const toUs = (ms: number): number => {
   const us = Math.round(ms * 1000)
   return us < 1 ? 1 : us > HIGHEST_US ? HIGHEST_US : us
@@ -34,7 +37,7 @@ export class SignalWindow {
 
   record (now: number, latencyMs: number): void {
     this.#advance(now)
-    ;(this.#slots[this.#head % SLOTS] as hdr.Histogram).recordValue(toUs(latencyMs))
+    ;(this.#slots[slot(this.#head)] as hdr.Histogram).recordValue(toUs(latencyMs))
   }
 
   /** Adds this window's samples to `into`. */
@@ -47,7 +50,7 @@ export class SignalWindow {
     const index = Math.floor(now / this.#width)
     if (index <= this.#head) return
     const stale = Math.min(SLOTS, index - this.#head)
-    for (let i = 1; i <= stale; i++) (this.#slots[(index - stale + i) % SLOTS] as hdr.Histogram).reset()
+    for (let i = 1; i <= stale; i++) (this.#slots[slot(index - stale + i)] as hdr.Histogram).reset()
     this.#head = index
   }
 }

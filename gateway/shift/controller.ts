@@ -52,6 +52,7 @@ export interface ShiftView {
 }
 
 const EPS = 1e-9
+const QUANTILE_FRACTION = { p50: 0.5, p90: 0.9, p95: 0.95, p99: 0.99 } as const
 
 export class ShiftController {
   #cfg: ShiftConfig
@@ -66,6 +67,8 @@ export class ShiftController {
   #rampSteps = 0
   #restoredAt: number | null = null
   #holding = false
+  /** Before this time the backups' signal cannot show a breach yet (set by a trial step onto unmeasured backups). */
+  #evidenceAt = -Infinity
   #lastSignal: number | null = null
   #lastBackup: number | null = null
 
@@ -100,8 +103,12 @@ export class ShiftController {
     this.#lastSignal = primary.valueMs
     this.#lastBackup = input.backup.valueMs
     const events: EventDraft[] = []
-    const breach = primary.valueMs !== null && primary.valueMs > c.thresholdMs
-    const calm = primary.valueMs !== null && primary.valueMs < c.recover.thresholdMs && input.primaryHealthy
+    // Too few samples is no evidence either way: keep every dwell running.
+    // (At a small probe share the window hovers around minSamples; resetting
+    // the calm dwell on each gap would keep a healed route from ramping back.)
+    if (primary.valueMs === null) return events
+    const breach = primary.valueMs > c.thresholdMs
+    const calm = primary.valueMs < c.recover.thresholdMs && input.primaryHealthy
 
     if (this.#restoredAt !== null && this.#share === 0 && now - this.#restoredAt >= c.recover.maxForMs) {
       this.#trips = 0 // long enough fully restored: forget earlier trips
@@ -122,7 +129,7 @@ export class ShiftController {
     this.#breachSince = null
     this.#holding = false
     if (!calm) {
-      // Between the thresholds (or no signal): hold still; the calm dwell restarts.
+      // Between the thresholds: hold still; the calm dwell restarts.
       this.#calmSince = null
       if (this.#phase === 'breached') this.#phase = this.#share > 0 ? 'shifting' : 'idle'
       return events
@@ -161,6 +168,14 @@ export class ShiftController {
     this.#holding = false
     const firstOfEpisode = this.#phase !== 'shifting' && this.#phase !== 'holding'
     if (!firstOfEpisode && now - this.#lastMoveAt < c.intervalMs) return
+    // Backups without samples are unmeasured: the first step is a trial.
+    // Whether they are slower than the threshold shows only once enough of
+    // their requests have been out that long: the quantile q of ages passes
+    // T after T/q (p95: 1.05 T, p50: 2 T). Until then, and until they have
+    // a signal at all, no further step. (Shadow mode sends the backups
+    // nothing, so no evidence can come: it reports as if they were fine.)
+    if (c.enforce && this.#evidenceAt !== -Infinity && (now < this.#evidenceAt || backup.valueMs === null)) return
+    if (c.enforce && backup.valueMs === null) this.#evidenceAt = now + c.thresholdMs / QUANTILE_FRACTION[c.quantile]
     if (firstOfEpisode) {
       // Every trip until the count is forgotten (maxFor fully restored)
       // lengthens the next recovery dwell: a route that flaps waits longer.
@@ -190,6 +205,7 @@ export class ShiftController {
     if (this.#share === 0) {
       this.#restoredAt = now
       this.#rampSteps = 0
+      this.#evidenceAt = -Infinity
       events.push(this.#event('shift.restored', before, 0, primary.valueMs ?? undefined, 'all traffic back on the primaries', c.recover.thresholdMs))
     }
   }
