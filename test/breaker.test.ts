@@ -104,3 +104,17 @@ t.test('failure rate over the window with a minimum volume', async t => {
   t.equal(answers.at(-1)?.upstream, 'b')
   t.match(gw.events.since(0).find(e => e.kind === 'breaker.open')?.detail, /failure rate 5\d% of 1\d/)
 })
+
+t.test('regression: a request sent through an open breaker (panic mode) does not leave an unhandled rejection', async t => {
+  const rejections: unknown[] = []
+  const onRejection = (err: unknown): void => { rejections.push(err) }
+  process.on('unhandledRejection', onRejection)
+  t.teardown(() => { process.off('unhandledRejection', onRejection) })
+  const primary = await upstream(t, { name: 'p', fault: { errorRate: 1 } })
+  const { url } = await startGateway(t, policyYaml(route('pay', '/', [{ name: 'p', url: primary.url }], `    breaker: { consecutiveFailures: 1, openFor: 30s }
+    failover: { panic: true }
+`)), { controlTickMs: 20 })
+  await hits(`${url}/x`, 4)
+  await new Promise(resolve => setTimeout(resolve, 50))
+  t.same(rejections, [])
+})

@@ -74,6 +74,9 @@ async function run (args: readonly string[], out: Out, err: Out): Promise<number
     return 2
   }
   const logger = createLogger()
+  // Last resort: a stray promise rejection is a bug to log, not a reason to
+  // drop every request in flight (Node's default is to exit).
+  process.on('unhandledRejection', err => logger.error({ err }, 'unhandled promise rejection'))
   let gw: Gateway
   try {
     gw = await Gateway.start({ policyFile: file, logger, watch: !args.includes('--no-watch') })

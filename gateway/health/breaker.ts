@@ -94,6 +94,10 @@ export class Breaker {
     const outcome = new Promise<void>((resolve, reject) => {
       settle = failed => { if (failed) reject(FAILED); else resolve() }
     })
+    // When the breaker refuses the call (open, panic mode sending anyway),
+    // opossum never awaits `outcome`: without this handler its rejection
+    // would be unhandled, and Node exits on an unhandled rejection.
+    outcome.catch(noop)
     this.#cb.fire(outcome).catch(noop)
     return {
       done: (failed: boolean) => {
