@@ -79,7 +79,7 @@ t.test('total deadline → 504 even while headers timeout is long', async t => {
   const p = await problem(`${url}/x`)
   t.equal(p.status, 504)
   t.equal(p.body.code, 'GW_ERR_UPSTREAM_TIMEOUT')
-  t.match(p.body.detail, /total timeout of 300ms/)
+  t.match(p.body.detail, /total deadline of 300ms/)
   t.ok(Date.now() - started < 4000, 'did not wait for the slow upstream')
 })
 

@@ -15,6 +15,8 @@ import { HealthRegistry } from '../health/health-registry.js'
 import { Prober } from '../health/prober.js'
 import { EventLog } from '../events/log.js'
 import { ControlLoop } from '../control/loop.js'
+import { DeliveryRegistry } from '../delivery/route-delivery.js'
+import { MemoryIdempotencyStore } from '../idempotency/memory-store.js'
 import { PoolRegistry } from '../proxy/pools.js'
 import { DeadlineSweeper } from '../proxy/deadlines.js'
 import { createRequestHandler, type HandlerDeps } from '../proxy/handler.js'
@@ -33,6 +35,8 @@ export interface GatewayOptions {
   readonly watch?: boolean
   /** Period of the control loop (shift controllers, outlier ejection). @default 50 */
   readonly controlTickMs?: number
+  /** 0..1 source for retry jitter. @default Math.random */
+  readonly random?: () => number
 }
 
 export interface Addresses {
@@ -49,6 +53,8 @@ export class Gateway {
   readonly #stats: StatsRegistry
   readonly #sweeper: DeadlineSweeper
   readonly #events: EventLog
+  readonly #delivery: DeliveryRegistry
+  readonly #random: () => number
   readonly #health: HealthRegistry
   readonly #prober: Prober
   readonly #control: ControlLoop
@@ -71,6 +77,8 @@ export class Gateway {
     this.#startedAt = this.#clock.wall()
     this.#events = new EventLog(this.#clock, () => this.#runtime.snapshot.version)
     this.#health = new HealthRegistry(this.#events.add)
+    this.#random = opts.random ?? Math.random
+    this.#delivery = new DeliveryRegistry(this.#clock, (_route, cfg) => new MemoryIdempotencyStore({ clock: this.#clock, ttlMs: cfg.ttlMs, maxKeys: cfg.maxKeys }))
     let control: ControlLoop | null = null
     this.#prober = new Prober({ clock: this.#clock, onFlip: flip => control?.onProbeFlip(flip) })
     this.#control = control = new ControlLoop({
@@ -86,7 +94,7 @@ export class Gateway {
   }
 
   #runtimeDeps (): RuntimeDeps {
-    return { pools: this.#pools, stats: this.#stats, health: this.#health }
+    return { pools: this.#pools, stats: this.#stats, health: this.#health, delivery: this.#delivery }
   }
 
   /** Loads the policy and opens every listener; throws PolicyError for an invalid file. */
@@ -109,7 +117,12 @@ export class Gateway {
       clock: this.#clock,
       sweeper: this.#sweeper,
       current: () => this.#runtime,
-      onFailure: info => this.#logger.warn({ route: info.route, upstream: info.upstream, requestId: info.requestId, code: info.code, cause: describeCause(info.cause) }, 'upstream attempt failed'),
+      random: this.#random,
+      onAttemptFailed: info => {
+        const f = info.failure
+        this.#logger.warn({ route: info.route, upstream: info.upstream, requestId: info.requestId, method: info.method, delivery: f.delivery, status: f.status === 0 ? undefined : f.status, code: f.spec?.code, decision: info.decision, cause: describeCause(info.cause) }, 'upstream attempt failed')
+        this.#events.add({ kind: 'attempt.failed', route: info.route, upstream: info.upstream, before: f.delivery, after: info.decision.startsWith('retrying') ? 'retried' : 'not retried', enforced: true, detail: `${info.method} ${f.delivery} (${f.detail}); ${info.decision} [request ${info.requestId}]` })
+      },
       onInternalError: (err, requestId) => this.#logger.error({ requestId, err }, 'internal error')
     }
     for (const cfg of this.#runtime.snapshot.listeners) {
@@ -179,6 +192,7 @@ export class Gateway {
       this.#pools.retain(keys.pools)
       this.#stats.retain(keys.stats)
       this.#health.retain(keys.stats)
+      this.#delivery.retain(new Set(s.routes.map(r => r.name)))
       record = { at, trigger, ok: true, changed: true, version: s.version }
       this.#events.add({ kind: 'policy.reload', route: '*', before, after: s.version, enforced: true, detail: `generation ${rt.generation} (${trigger})` })
       this.#logger.info({ trigger, version: s.version, generation: rt.generation }, 'policy reloaded')
@@ -204,6 +218,7 @@ export class Gateway {
     this.#control.stop()
     await this.#prober.close()
     this.#health.close()
+    await this.#delivery.close()
     this.#stats.close()
     this.#sweeper.close()
     await this.#pools.destroy()

@@ -31,6 +31,7 @@ export class ControlLoop {
   readonly #controllers = new Map<string, ShiftController>()
   readonly #scratch = newSignalHistogram()
   #runtime: Runtime | null = null
+  #ticks = 0
   #timer: NodeJS.Timeout | null = null
 
   constructor (deps: ControlDeps) {
@@ -78,7 +79,10 @@ export class ControlLoop {
     const rt = this.#runtime
     if (rt === null) return
     const now = this.#deps.clock.now()
+    const hedgeTick = (this.#ticks++ % 5) === 0
     for (const route of rt.routes) {
+      const hedge = route.config.hedge
+      if (hedge !== null && hedge.quantile !== null && hedgeTick) route.delivery.hedgeDelayMs = this.#observed(route.levels[0] ?? [], hedge.quantile)
       const outlier = route.config.outlier
       if (outlier !== null) {
         for (const level of route.levels) for (const e of evaluateOutliers(level.map(u => u.health), outlier, now)) this.#deps.emit(e)
@@ -124,6 +128,16 @@ export class ControlLoop {
       addInflightAges(h, u.stats.inflight, now)
     }
     return quantileMs(h, q, minSamples)
+  }
+
+  /** The primaries' observed latency quantile over the stats window (ms), 0 when unknown. */
+  #observed (level: readonly RuntimeUpstream[], q: 'p90' | 'p95' | 'p99'): number {
+    let best = 0
+    for (const u of level) {
+      const l = u.stats.view().window.latencyMs
+      if (l !== null && l[q] > best) best = l[q]
+    }
+    return best
   }
 
   #syncProbes (rt: Runtime): void {

@@ -18,6 +18,17 @@ export function parseDuration (text: string): number {
   return Math.round(Number.parseFloat(text) * (UNIT_MS[unit] as number))
 }
 
+export const SIZE_PATTERN = '^[0-9]+(b|kb|mb)$'
+const SIZE_RE = new RegExp(SIZE_PATTERN)
+const SIZE_UNIT: Record<string, number> = { b: 1, kb: 1024, mb: 1024 * 1024 }
+
+/** `"64kb"` → 65536. Throws on anything else. */
+export function parseSize (text: string): number {
+  const m = SIZE_RE.exec(text)
+  if (m === null) throw new TypeError(`not a size: ${JSON.stringify(text)} (expected e.g. 512b, 64kb, 1mb)`)
+  return Number.parseInt(text, 10) * (SIZE_UNIT[m[1] as string] as number)
+}
+
 /** `"30%"` → 0.3. Throws when not a percentage within 0–100. */
 export function parsePercent (text: string): number {
   if (!PERCENT_RE.test(text)) throw new TypeError(`not a percentage: ${JSON.stringify(text)} (expected e.g. 30%)`)

@@ -8,6 +8,7 @@ export type EventKind =
   | 'breaker.open' | 'breaker.halfOpen' | 'breaker.close'
   | 'outlier.eject' | 'outlier.return'
   | 'probe.flip'
+  | 'attempt.failed'
   | 'policy.reload'
 
 /** What a decision-maker emits; the event log adds seq, times and the policy version. */

@@ -10,6 +10,7 @@ import type { PolicyDoc, RouteDoc, TimeoutsDoc } from './schema.js'
 import type { PolicySource } from './source.js'
 import type { PolicyIssue } from './issues.js'
 import { compileResilience } from './compile-resilience.js'
+import { compileDelivery } from './compile-delivery.js'
 import { DEFAULT_TIMEOUTS, type PolicySnapshot, type RouteConfig, type TimeoutsConfig, type UpstreamConfig } from './snapshot.js'
 
 const DURATION_RE = new RegExp(DURATION_PATTERN)
@@ -90,7 +91,8 @@ function resolveTimeouts (doc: TimeoutsDoc | undefined, path: Path, base: Timeou
     connectMs: duration(doc?.connect, [...path, 'connect'], base.connectMs),
     responseHeadersMs: duration(doc?.responseHeaders, [...path, 'responseHeaders'], base.responseHeadersMs),
     bodyIdleMs: duration(doc?.bodyIdle, [...path, 'bodyIdle'], base.bodyIdleMs),
-    totalMs: duration(doc?.total, [...path, 'total'], base.totalMs)
+    totalMs: duration(doc?.total, [...path, 'total'], base.totalMs),
+    attemptMs: duration(doc?.attempt, [...path, 'attempt'], base.attemptMs)
   }
 }
 
@@ -123,6 +125,7 @@ function compileRoute (r: RouteDoc, index: number, base: TimeoutsConfig, source:
     preserveHost: r.preserveHost ?? true,
     timeouts: resolveTimeouts(r.timeouts, ['routes', index, 'timeouts'], base, duration),
     ...compileResilience(r, index, source, issues, duration),
+    ...compileDelivery(r, index, source, issues, duration),
     upstreams: upstreams.map((u, order) => ({ u, order }))
       .sort((a, b) => a.u.priority - b.u.priority || a.order - b.order)
       .map(x => x.u)

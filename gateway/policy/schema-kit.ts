@@ -3,7 +3,7 @@
  * rejected), durations and percentages in human units, names.
  */
 import { Type, type ObjectOptions, type TProperties } from '@sinclair/typebox'
-import { DURATION_PATTERN, PERCENT_PATTERN } from '../core/units.js'
+import { DURATION_PATTERN, PERCENT_PATTERN, SIZE_PATTERN } from '../core/units.js'
 
 export const strict = <T extends TProperties>(props: T, options: ObjectOptions = {}) =>
   Type.Object(props, { additionalProperties: false, ...options })
@@ -31,3 +31,10 @@ export const Percent = (description: string, dflt?: string) =>
 
 export const Count = (description: string, minimum: number, maximum: number) =>
   Type.Integer({ minimum, maximum, description })
+
+export const Size = (description: string, dflt?: string) =>
+  Type.String({
+    pattern: SIZE_PATTERN,
+    description: dflt === undefined ? description : `${description} @default ${dflt}`,
+    'x-hint': 'write a size with a unit, e.g. 512b, 64kb, 1mb'
+  })

@@ -11,6 +11,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { strict, Duration, Name } from './schema-kit.js'
 import { BreakerSchema, FailoverSchema, ShiftSchema, OutlierSchema, HealthCheckSchema } from './schema-resilience.js'
+import { RetrySchema, IdempotencySchema, HedgeSchema } from './schema-delivery.js'
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535, description: 'TCP port (0 = any free port).' })
 
@@ -37,7 +38,8 @@ const timeouts = (description: string) => strict({
   connect: Type.Optional(Duration('Time allowed to open a TCP connection to the upstream.', '2s')),
   responseHeaders: Type.Optional(Duration('Time from sending the request until the upstream response headers arrive.', '15s')),
   bodyIdle: Type.Optional(Duration('Longest pause between two chunks of the upstream response body.', '30s')),
-  total: Type.Optional(Duration('Deadline for the whole exchange, first byte in to last byte out. Unset = no overall deadline (streaming-friendly).', 'none'))
+  total: Type.Optional(Duration('Deadline for the whole request, all attempts included, first byte in to last byte out. A client deadline header (X-Request-Timeout: 500ms, or grpc-timeout: 500m) may shorten it, never lengthen it. Unset = no overall deadline (streaming-friendly).', 'none')),
+  attempt: Type.Optional(Duration('Deadline of one attempt (until its response headers); a retry gets a fresh one, within total.', 'none'))
 }, { description })
 
 export const TimeoutsSchema = timeouts('Per-route timeouts; unset keys fall back to defaults.timeouts, then to the built-in defaults.')
@@ -90,7 +92,10 @@ export const RouteSchema = strict({
   failover: Type.Optional(FailoverSchema),
   shift: Type.Optional(ShiftSchema),
   outlier: Type.Optional(OutlierSchema),
-  healthCheck: Type.Optional(HealthCheckSchema)
+  healthCheck: Type.Optional(HealthCheckSchema),
+  retry: Type.Optional(RetrySchema),
+  idempotency: Type.Optional(IdempotencySchema),
+  hedge: Type.Optional(HedgeSchema)
 })
 
 export const PolicySchema = strict({

@@ -10,6 +10,39 @@ export interface TimeoutsConfig {
   readonly bodyIdleMs: number
   /** 0 = no overall deadline. */
   readonly totalMs: number
+  /** Per-attempt deadline to response headers; 0 = none beyond responseHeaders. */
+  readonly attemptMs: number
+}
+
+export interface RetryConfig {
+  readonly attempts: number
+  /** Condition names from RETRY_CONDITIONS. */
+  readonly on: ReadonlySet<string>
+  readonly backoffBaseMs: number
+  readonly backoffMaxMs: number
+  readonly bufferBodyBytes: number
+  readonly budgetRatio: number
+  readonly budgetMinPerSecond: number
+  readonly budgetWindowMs: number
+}
+
+export interface IdempotencyConfig {
+  /** Lower-case header name. */
+  readonly header: string
+  readonly ttlMs: number
+  readonly maxBodyBytes: number
+  readonly waitForMs: number
+  readonly onUnknownOutcome: 'conflict' | 'replay'
+  readonly generate: boolean
+  readonly upstreamDedupes: boolean
+  readonly maxKeys: number
+}
+
+export interface HedgeConfig {
+  /** Quantile of the route's observed latency, or null for a fixed delay. */
+  readonly quantile: 'p90' | 'p95' | 'p99' | null
+  readonly fixedDelayMs: number
+  readonly minDelayMs: number
 }
 
 export interface UpstreamConfig {
@@ -106,6 +139,9 @@ export interface RouteConfig {
   readonly shift: ShiftConfig | null
   readonly outlier: OutlierConfig | null
   readonly healthCheck: HealthCheckConfig | null
+  readonly retry: RetryConfig | null
+  readonly idempotency: IdempotencyConfig | null
+  readonly hedge: HedgeConfig | null
 }
 
 export interface ListenerConfig {
@@ -141,5 +177,6 @@ export const DEFAULT_TIMEOUTS: TimeoutsConfig = Object.freeze({
   connectMs: 2000,
   responseHeadersMs: 15_000,
   bodyIdleMs: 30_000,
-  totalMs: 0
+  totalMs: 0,
+  attemptMs: 0
 })

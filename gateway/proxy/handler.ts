@@ -1,20 +1,46 @@
 /**
  * The request handler of a public listener: read the current runtime once,
  * match a route, pick an upstream, forward. Everything that can fail before
- * the upstream is involved answers with a problem document here.
+ * the upstream is involved answers with a problem document here. Requests
+ * that must be kept (retry with a body, idempotency key) are read into
+ * memory first; all others stream.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { randomUUID } from 'node:crypto'
 import { ERRORS } from '../core/errors.js'
+import type { Clock } from '../core/clock.js'
 import type { ListenerConfig } from '../policy/snapshot.js'
+import type { AttemptFailure } from '../delivery/failure.js'
+import { isIdempotent } from '../delivery/retry-policy.js'
+import { effectiveTotalMs, parseClientDeadline } from '../delivery/client-deadline.js'
+import type { DeadlineSweeper } from './deadlines.js'
 import type { Runtime, RuntimeRoute } from './runtime.js'
-import { addForwardingHeaders, scanRequestHeaders } from './headers.js'
+import { addForwardingHeaders, scanRequestHeaders, type ScannedRequest } from './headers.js'
 import { routeMatches } from './router.js'
 import { sendProblem } from './problem.js'
-import { Exchange, type ExchangeEnv } from './exchange.js'
+import { ProxyRequest, type RequestSpec } from './request.js'
+import { readBody } from './body.js'
+import { runKeyed, validKey } from './idempotent.js'
 
-export interface HandlerDeps extends ExchangeEnv {
+export interface AttemptFailedInfo {
+  readonly route: string
+  readonly upstream: string
+  readonly requestId: string
+  readonly method: string
+  readonly failure: AttemptFailure
+  /** What was done about it, and why ("retrying in 12ms", "not retried: …"). */
+  readonly decision: string
+  readonly cause: unknown
+}
+
+export interface HandlerDeps {
+  readonly clock: Clock
+  readonly sweeper: DeadlineSweeper
+  /** 0..1; injected so tests can fix the retry jitter. */
+  readonly random: () => number
   /** The runtime to use for a request that starts now. */
   readonly current: () => Runtime
+  readonly onAttemptFailed: (info: AttemptFailedInfo) => void
   readonly onInternalError: (err: unknown, requestId: string) => void
 }
 
@@ -37,16 +63,21 @@ export function createRequestHandler (deps: HandlerDeps, listener: ListenerConfi
         sendProblem(res, ERRORS.ROUTE_NOT_FOUND, { requestId: scan.requestId, detail: `no route matches ${method} ${pathOnly(target)}` })
         return
       }
-      const upstream = route.pick()
-      if (upstream === null) {
-        sendProblem(res, ERRORS.NO_HEALTHY_UPSTREAM, { requestId: scan.requestId, route: route.config.name, retryAfterSeconds: retryAfter(route, deps.clock.now()) })
+      const cfg = route.config
+      const path = cfg.stripPrefix ? stripPrefix(target, cfg.pathPrefix) : target
+      const headers = addForwardingHeaders(scan, req.socket.remoteAddress ?? '', proto)
+      const totalMs = effectiveTotalMs(cfg.timeouts.totalMs, scan.xRequestTimeout === null && scan.grpcTimeout === null ? null : parseClientDeadline(scan.xRequestTimeout, scan.grpcTimeout))
+      const spec: Mutable<RequestSpec> = { method, path, headers, body: null, requestId: scan.requestId, clientHost: scan.host, totalMs, captureBytes: 0, keyedAndDeduped: false, outliveClient: false, onComplete: null }
+      if (cfg.idempotency === null && (cfg.retry === null || !scan.hasBody)) {
+        // The common path: nothing to keep, stream the body once.
+        spec.body = scan.hasBody ? req : null
+        forward(deps, res, route, spec)
         return
       }
-      const cfg = route.config
-      const rest = cfg.stripPrefix ? stripPrefix(target, cfg.pathPrefix) : target
-      const path = upstream.config.basePath === '' ? rest : upstream.config.basePath + rest
-      const headers = addForwardingHeaders(scan, req.socket.remoteAddress ?? '', proto, cfg.preserveHost ? null : upstream.config.hostHeader)
-      new Exchange(deps, res, route, upstream, scan.requestId).start(req, path, headers, scan.hasBody)
+      prepared(deps, req, res, route, spec, scan, target).catch(err => {
+        deps.onInternalError(err, scan.requestId)
+        sendProblem(res, ERRORS.INTERNAL, { requestId: scan.requestId })
+      })
     } catch (err) {
       deps.onInternalError(err, scan.requestId)
       sendProblem(res, ERRORS.INTERNAL, { requestId: scan.requestId })
@@ -54,9 +85,75 @@ export function createRequestHandler (deps: HandlerDeps, listener: ListenerConfi
   }
 }
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] }
+
+/** Routes with retries or idempotency keys: keep the body if it may be sent again, claim the key. */
+async function prepared (deps: HandlerDeps, req: IncomingMessage, res: ServerResponse, route: RuntimeRoute, spec: Mutable<RequestSpec>, scan: ScannedRequest, target: string): Promise<void> {
+  const cfg = route.config
+  const idem = cfg.idempotency
+  let key: string | null = null
+  if (idem !== null) {
+    key = rawHeader(req.rawHeaders, idem.header)
+    if (key === null && idem.generate && !isIdempotent(spec.method)) {
+      key = randomUUID()
+      spec.headers.push(idem.header, key)
+    }
+    if (key !== null && !validKey(key)) {
+      sendProblem(res, ERRORS.IDEMPOTENCY_KEY_INVALID, { requestId: spec.requestId, route: cfg.name, detail: `the ${idem.header} header must be 1 to 255 visible ASCII characters` })
+      return
+    }
+  }
+  if (scan.hasBody) {
+    const limit = key !== null && idem !== null ? idem.maxBodyBytes : (cfg.retry?.bufferBodyBytes ?? 0)
+    if (key !== null || (scan.contentLength !== null && scan.contentLength <= limit)) {
+      const body = await readBody(req, limit)
+      if (body === 'aborted') return
+      if (body === 'too-large') {
+        route.delivery.counters.tooLarge++
+        res.shouldKeepAlive = false
+        sendProblem(res, ERRORS.BODY_TOO_LARGE, { requestId: spec.requestId, route: cfg.name, detail: `a keyed request body must fit ${limit} bytes` })
+        return
+      }
+      spec.body = body
+    } else {
+      spec.body = req
+    }
+  }
+  if (key === null || idem === null || route.delivery.store === null) {
+    forward(deps, res, route, spec)
+    return
+  }
+  const store = route.delivery.store
+  spec.captureBytes = idem.maxBodyBytes
+  spec.keyedAndDeduped = idem.upstreamDedupes
+  spec.outliveClient = true
+  await runKeyed({ res, store, cfg: idem, counters: route.delivery.counters, key, method: spec.method, target, body: Buffer.isBuffer(spec.body) ? spec.body : null, requestId: spec.requestId, route: cfg.name }, onComplete => {
+    spec.onComplete = onComplete
+    if (!forward(deps, res, route, spec)) onComplete({ response: null, failure: null, maybeSent: false })
+  })
+}
+
+/** Picks the first upstream and starts the request; false when none was available (503 sent). */
+function forward (deps: HandlerDeps, res: ServerResponse, route: RuntimeRoute, spec: RequestSpec): boolean {
+  const upstream = route.pick()
+  if (upstream === null) {
+    sendProblem(res, ERRORS.NO_HEALTHY_UPSTREAM, { requestId: spec.requestId, route: route.config.name, retryAfterSeconds: retryAfter(route, deps.clock.now()) })
+    return false
+  }
+  new ProxyRequest(deps, res, route, spec).start(upstream)
+  return true
+}
+
 function findRoute (routes: readonly RuntimeRoute[], method: string, path: string, host: string, raw: readonly string[]): RuntimeRoute | null {
   for (const r of routes) {
     if (routeMatches(r.config, method, path, host, raw)) return r
+  }
+  return null
+}
+
+function rawHeader (raw: readonly string[], lowerName: string): string | null {
+  for (let i = 0; i < raw.length; i += 2) {
+    if ((raw[i] as string).toLowerCase() === lowerName) return raw[i + 1] as string
   }
   return null
 }

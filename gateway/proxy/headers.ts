@@ -25,6 +25,11 @@ export interface ScannedRequest {
   readonly forwarded: string | null
   /** Content-Length > 0 or Transfer-Encoding present: the body must be streamed on. */
   readonly hasBody: boolean
+  /** Declared Content-Length, null when chunked or absent. */
+  readonly contentLength: number | null
+  /** X-Request-Timeout / grpc-timeout values, when sent. */
+  readonly xRequestTimeout: string | null
+  readonly grpcTimeout: string | null
 }
 
 /** One pass over the client's raw headers. */
@@ -36,6 +41,9 @@ export function scanRequestHeaders (raw: readonly string[], trustForwarded: bool
   let forwarded: string | null = null
   let connection: string | null = null
   let hasBody = false
+  let contentLength: number | null = null
+  let xRequestTimeout: string | null = null
+  let grpcTimeout: string | null = null
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string
     const value = raw[i + 1] as string
@@ -43,6 +51,11 @@ export function scanRequestHeaders (raw: readonly string[], trustForwarded: bool
     if (lower === 'host') host = value
     else if (lower === 'content-length') {
       hasBody = value !== '0'
+      contentLength = Number(value)
+      out.push(name, value)
+    } else if (lower === 'x-request-timeout' || lower === 'grpc-timeout') {
+      if (lower === 'x-request-timeout') xRequestTimeout = value
+      else grpcTimeout = value
       out.push(name, value)
     } else if (lower === 'transfer-encoding') hasBody = true
     else if (lower === 'x-request-id') requestId = value
@@ -63,7 +76,10 @@ export function scanRequestHeaders (raw: readonly string[], trustForwarded: bool
     requestId: requestId !== null && SAFE_REQUEST_ID.test(requestId) ? requestId : randomUUID(),
     xff,
     forwarded,
-    hasBody
+    hasBody,
+    contentLength,
+    xRequestTimeout,
+    grpcTimeout
   }
 }
 
@@ -88,11 +104,10 @@ function dropConnectionTokens (headers: string[], connection: string): string[] 
   return kept
 }
 
-/** Appends Host, X-Forwarded-*, Forwarded and X-Request-Id to `scan.out`. */
-export function addForwardingHeaders (scan: ScannedRequest, clientIp: string, proto: string, upstreamHost: string | null): string[] {
+/** Appends X-Forwarded-*, Forwarded and X-Request-Id to `scan.out` (Host is set per attempt). */
+export function addForwardingHeaders (scan: ScannedRequest, clientIp: string, proto: string): string[] {
   const out = scan.out
   const host = scan.host
-  out.push('host', upstreamHost ?? (host === '' ? 'localhost' : host))
   out.push('x-forwarded-for', scan.xff === null ? clientIp : `${scan.xff}, ${clientIp}`)
   out.push('x-forwarded-proto', proto)
   if (host !== '') out.push('x-forwarded-host', host)

@@ -11,6 +11,7 @@ import type { StatsRegistry } from '../health/stats-registry.js'
 import type { UpstreamStats } from '../health/upstream-stats.js'
 import type { UpstreamHealth } from '../health/upstream-health.js'
 import type { HealthRegistry } from '../health/health-registry.js'
+import type { DeliveryRegistry, RouteDelivery } from '../delivery/route-delivery.js'
 import { Balancer, type Pickable } from './balancer.js'
 import { poolKey, type PoolRegistry } from './pools.js'
 
@@ -42,14 +43,17 @@ export class RuntimeRoute {
   readonly levels: ReadonlyArray<readonly RuntimeUpstream[]>
   readonly #balancers: ReadonlyArray<Balancer<RuntimeUpstream>>
   readonly #panic: Balancer<{ weight: number, available: true, u: RuntimeUpstream }>
+  /** Budget, idempotency store, counters: kept across reloads. */
+  readonly delivery: RouteDelivery
   /** Share (0..1) of this route's traffic the shift controller sends to the backups. */
   backupShare = 0
   /** Smooth split accumulator: exactly `share` of picks go to the backups, evenly spread. */
   #acc = 0
 
-  constructor (config: RouteConfig, upstreams: readonly RuntimeUpstream[]) {
+  constructor (config: RouteConfig, upstreams: readonly RuntimeUpstream[], delivery: RouteDelivery) {
     this.config = config
     this.upstreams = upstreams
+    this.delivery = delivery
     const byLevel = new Map<number, RuntimeUpstream[]>()
     for (const u of upstreams) byLevel.set(u.config.priority, [...(byLevel.get(u.config.priority) ?? []), u])
     this.levels = [...byLevel.entries()].sort((a, b) => a[0] - b[0]).map(e => e[1])
@@ -114,6 +118,7 @@ export interface RuntimeDeps {
   readonly pools: PoolRegistry
   readonly stats: StatsRegistry
   readonly health: HealthRegistry
+  readonly delivery: DeliveryRegistry
 }
 
 export function buildRuntime (snapshot: PolicySnapshot, deps: RuntimeDeps, generation: number, loadedAt: number): Runtime {
@@ -123,7 +128,7 @@ export function buildRuntime (snapshot: PolicySnapshot, deps: RuntimeDeps, gener
     const health = deps.health.get(route.name, u.name)
     deps.health.useBreaker(health, route.breaker)
     return new RuntimeUpstream(u, deps.pools.get(u.origin, route.timeouts.connectMs), stats, health)
-  })))
+  }), deps.delivery.get(route.name, route.retry, route.idempotency)))
   return Object.freeze({ snapshot, routes, generation, loadedAt })
 }
 

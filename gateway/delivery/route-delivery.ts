@@ -1,0 +1,86 @@
+/**
+ * Per-route delivery state that outlives a reload: the retry budget, the
+ * idempotency store (scoped to the route) and the counters /status shows.
+ * Rebuilt only when the route's retry or idempotency settings change.
+ */
+import type { Clock } from '../core/clock.js'
+import type { IdempotencyConfig, RetryConfig } from '../policy/snapshot.js'
+import type { IdempotencyStore } from '../idempotency/types.js'
+import { RetryBudget } from './budget.js'
+
+export interface DeliveryCounters {
+  requests: number
+  retries: number
+  /** Retries a policy allowed but the budget refused. */
+  budgetDenied: number
+  /** Failures not retried because the request may have been processed. */
+  unsafeNotRetried: number
+  hedges: number
+  hedgeWins: number
+  neverSent: number
+  maybeProcessed: number
+  replays: number
+  waited: number
+  conflicts: number
+  mismatches: number
+  tooLarge: number
+}
+
+const zero = (): DeliveryCounters => ({ requests: 0, retries: 0, budgetDenied: 0, unsafeNotRetried: 0, hedges: 0, hedgeWins: 0, neverSent: 0, maybeProcessed: 0, replays: 0, waited: 0, conflicts: 0, mismatches: 0, tooLarge: 0 })
+
+export class RouteDelivery {
+  readonly counters: DeliveryCounters = zero()
+  budget: RetryBudget | null = null
+  store: IdempotencyStore | null = null
+  /** Hedge delay from the observed latency (control loop); 0 = not known yet. */
+  hedgeDelayMs = 0
+  retrySig = ''
+  storeSig = ''
+}
+
+export type StoreFactory = (route: string, cfg: IdempotencyConfig) => IdempotencyStore
+
+export class DeliveryRegistry {
+  readonly #routes = new Map<string, RouteDelivery>()
+  readonly #clock: Clock
+  readonly #storeFactory: StoreFactory
+
+  constructor (clock: Clock, storeFactory: StoreFactory) {
+    this.#clock = clock
+    this.#storeFactory = storeFactory
+  }
+
+  get (route: string, retry: RetryConfig | null, idempotency: IdempotencyConfig | null): RouteDelivery {
+    let d = this.#routes.get(route)
+    if (d === undefined) {
+      d = new RouteDelivery()
+      this.#routes.set(route, d)
+    }
+    const rs = retry === null ? '' : `${retry.budgetRatio}|${retry.budgetMinPerSecond}|${retry.budgetWindowMs}`
+    if (rs !== d.retrySig) {
+      d.budget = retry === null ? null : new RetryBudget(this.#clock, retry.budgetRatio, retry.budgetMinPerSecond, retry.budgetWindowMs)
+      d.retrySig = rs
+    }
+    const ss = idempotency === null ? '' : `${idempotency.ttlMs}|${idempotency.maxKeys}`
+    if (ss !== d.storeSig) {
+      // Keys in flight on the old store finish there; new requests use the new one.
+      void d.store?.close()
+      d.store = idempotency === null ? null : this.#storeFactory(route, idempotency)
+      d.storeSig = ss
+    }
+    return d
+  }
+
+  retain (routes: ReadonlySet<string>): void {
+    for (const [name, d] of this.#routes) {
+      if (routes.has(name)) continue
+      void d.store?.close()
+      this.#routes.delete(name)
+    }
+  }
+
+  async close (): Promise<void> {
+    await Promise.all([...this.#routes.values()].map(async d => await d.store?.close()))
+    this.#routes.clear()
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * Compiles the delivery blocks (retry, idempotency, hedge) with defaults,
+ * and checks what the schema cannot (hedging only makes sense with a second
+ * upstream; backoff max not below base).
+ */
+import { parseDuration, parsePercent, parseSize } from '../core/units.js'
+import type { RouteDoc } from './schema.js'
+import type { PolicySource } from './source.js'
+import type { PolicyIssue } from './issues.js'
+import type { HedgeConfig, IdempotencyConfig, RetryConfig } from './snapshot.js'
+import type { DurationFn } from './compile-resilience.js'
+
+const DEFAULT_ON = ['connect-failure', 'reset', '502', '503', '504']
+
+const size = (text: string | undefined, fallback: number): number => {
+  if (typeof text !== 'string') return fallback
+  try { return parseSize(text) } catch { return fallback }
+}
+const pct = (text: string | undefined, fallback: number): number => {
+  if (typeof text !== 'string') return fallback
+  try { return parsePercent(text) } catch { return fallback }
+}
+
+export function compileDelivery (r: RouteDoc, index: number, source: PolicySource, issues: PolicyIssue[], duration: DurationFn):
+{ retry: RetryConfig | null, idempotency: IdempotencyConfig | null, hedge: HedgeConfig | null } {
+  const at = (...p: Array<string | number>): Array<string | number> => ['routes', index, ...p]
+  let retry: RetryConfig | null = null
+  if (r.retry !== undefined) {
+    const x = r.retry
+    retry = {
+      attempts: x.attempts ?? 2,
+      on: new Set<string>(x.on ?? DEFAULT_ON),
+      backoffBaseMs: duration(x.backoff?.base, at('retry', 'backoff', 'base'), 25),
+      backoffMaxMs: duration(x.backoff?.max, at('retry', 'backoff', 'max'), 250),
+      bufferBodyBytes: size(x.bufferBody, 64 * 1024),
+      budgetRatio: pct(x.budget?.ratio, 0.2),
+      budgetMinPerSecond: x.budget?.minPerSecond ?? 3,
+      budgetWindowMs: duration(x.budget?.window, at('retry', 'budget', 'window'), 10_000)
+    }
+    if (retry.backoffMaxMs < retry.backoffBaseMs) issues.push(source.issue(at('retry', 'backoff', 'max'), 'backoff.max must be at least backoff.base'))
+  }
+  let idempotency: IdempotencyConfig | null = null
+  if (r.idempotency !== undefined) {
+    const x = r.idempotency
+    idempotency = {
+      header: (x.header ?? 'Idempotency-Key').toLowerCase(),
+      ttlMs: duration(x.ttl, at('idempotency', 'ttl'), 24 * 3_600_000),
+      maxBodyBytes: size(x.maxBodySize, 1024 * 1024),
+      waitForMs: duration(x.waitFor, at('idempotency', 'waitFor'), 10_000),
+      onUnknownOutcome: x.onUnknownOutcome ?? 'conflict',
+      generate: x.generate ?? false,
+      upstreamDedupes: x.upstreamDedupes ?? false,
+      maxKeys: x.maxKeys ?? 100_000
+    }
+  }
+  let hedge: HedgeConfig | null = null
+  if (r.hedge !== undefined) {
+    const d = r.hedge.delay
+    const quantile = d === 'p90' || d === 'p95' || d === 'p99' ? d : null
+    let fixed = 0
+    if (quantile === null && typeof d === 'string') {
+      try { fixed = parseDuration(d) } catch { fixed = 0 }
+    }
+    hedge = { quantile, fixedDelayMs: fixed, minDelayMs: duration(r.hedge.minDelay, at('hedge', 'minDelay'), 10) }
+    if (r.upstreams.length < 2) issues.push(source.issue(at('hedge'), 'hedging needs a second upstream to send the hedge to'))
+  }
+  return { retry, idempotency, hedge }
+}

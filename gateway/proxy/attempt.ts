@@ -1,0 +1,140 @@
+/**
+ * One attempt of a client request at one upstream: an undici dispatch
+ * handler (the legacy callback API, undici 7's native path). It records the
+ * outcome (stats, health, breaker), tracks whether the request reached the
+ * upstream (for payment safety), and hands headers, body and errors to its
+ * owner, the ProxyRequest, which decides whether this attempt's response
+ * goes to the client.
+ *
+ * Stats and health are ended exactly once: at headers, at the first error,
+ * or when the owner aborts it.
+ */
+import type { Readable } from 'node:stream'
+import type { Dispatcher } from 'undici'
+import type { Clock } from '../core/clock.js'
+import { OUTCOMES, OUTCOME_INDEX, statusOutcome, type InflightAttempt } from '../health/outcome.js'
+import type { BreakerTicket } from '../health/breaker.js'
+import { transportFailure, type AttemptFailure } from '../delivery/failure.js'
+import type { RuntimeUpstream } from './runtime.js'
+import { classifyUpstreamError } from './upstream-errors.js'
+
+export interface AttemptOwner {
+  /** Response headers arrived. Return true to stream this attempt to the client; false discards (aborts) it. */
+  onAttemptHeaders (a: Attempt, status: number, raw: Buffer[], statusText: string): boolean
+  /** A body chunk of the committed attempt; false = pause until a.resume(). */
+  onAttemptData (a: Attempt, chunk: Buffer): boolean
+  onAttemptEnd (a: Attempt): void
+  onAttemptError (a: Attempt, failure: AttemptFailure, cause: unknown): void
+}
+
+export interface AttemptOptions {
+  readonly path: string
+  readonly method: string
+  readonly headers: string[]
+  readonly body: Readable | Buffer | null
+  readonly headersTimeoutMs: number
+  readonly bodyIdleMs: number
+}
+
+class Discarded extends Error {}
+
+export class Attempt implements Dispatcher.DispatchHandler, InflightAttempt {
+  readonly startedAt: number
+  readonly upstream: RuntimeUpstream
+  readonly #owner: AttemptOwner
+  #abort: ((err?: Error) => void) | null = null
+  #resume: (() => void) | null = null
+  #ticket: BreakerTicket | null = null
+  #connected = false
+  #recorded = false
+  #discarded = false
+  #done = false
+
+  constructor (clock: Clock, upstream: RuntimeUpstream, owner: AttemptOwner) {
+    this.startedAt = clock.now()
+    this.upstream = upstream
+    this.#owner = owner
+  }
+
+  get done (): boolean { return this.#done }
+  /** The request was handed to a connection (it may have reached the upstream). */
+  get connected (): boolean { return this.#connected }
+
+  start (o: AttemptOptions): void {
+    this.upstream.stats.begin(this)
+    this.#ticket = this.upstream.health.begin()
+    this.upstream.pool.dispatch({
+      path: o.path,
+      method: o.method as Dispatcher.HttpMethod,
+      headers: o.headers,
+      body: o.body,
+      headersTimeout: o.headersTimeoutMs,
+      bodyTimeout: o.bodyIdleMs
+    }, this)
+  }
+
+  /** Drop this attempt (hedge loser, discarded answer, client gone, deadline). Its owner hears nothing more. */
+  discard (): void {
+    if (this.#done) return
+    this.#discarded = true
+    this.#done = true
+    this.#record(OUTCOME_INDEX.aborted, false, 0)
+    this.#abort?.(new Discarded('discarded'))
+  }
+
+  resume (): void {
+    this.#resume?.()
+  }
+
+  onConnect (abort: (err?: Error) => void): void {
+    this.#abort = abort
+    if (this.#discarded) abort(new Discarded('discarded'))
+  }
+
+  onRequestSent (): void {
+    this.#connected = true
+  }
+
+  onBodySent (): void {
+    this.#connected = true
+  }
+
+  onHeaders (statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (this.#discarded) return false
+    this.#connected = true
+    this.#record(statusOutcome(statusCode), true, statusCode)
+    this.#resume = resume
+    if (this.#owner.onAttemptHeaders(this, statusCode, rawHeaders, statusText)) return true
+    this.discard()
+    return false
+  }
+
+  onData (chunk: Buffer): boolean {
+    if (this.#discarded) return true
+    return this.#owner.onAttemptData(this, chunk)
+  }
+
+  onComplete (): void {
+    if (this.#discarded) return
+    this.#done = true
+    this.#owner.onAttemptEnd(this)
+  }
+
+  onError (err: Error): void {
+    if (this.#discarded || this.#done) return
+    this.#done = true
+    const c = classifyUpstreamError(err)
+    // undici signals "written" through onConnect before it writes headers;
+    // only a failure to connect at all proves nothing reached the upstream.
+    const failure = transportFailure(c, String((err as { code?: unknown }).code ?? ''), this.#connected || this.#abort !== null)
+    this.#record(c.outcome, true, 0)
+    this.#owner.onAttemptError(this, failure, err)
+  }
+
+  #record (outcome: number, sample: boolean, status: number): void {
+    if (this.#recorded) return
+    this.#recorded = true
+    this.upstream.stats.end(this, outcome, sample)
+    this.upstream.health.report(this.#ticket, OUTCOMES[outcome] as string, status)
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * Requests with an idempotency key (IETF draft): the first with a key is
+ * forwarded and its final outcome stored; a repeat with the same key and the
+ * same fingerprint replays it (marked `idempotency-replayed: true`); a repeat
+ * while the first is in flight waits for it (bounded, then 409); a repeat with
+ * a different request gets 422. A first request that may have been processed
+ * but gave no answer is stored as "outcome unknown": repeats get 409 (or the
+ * same error again), never a second trip upstream. Only a request provably
+ * never sent releases its key.
+ */
+import type { ServerResponse } from 'node:http'
+import { ERRORS, type ErrorSpec } from '../core/errors.js'
+import type { IdempotencyConfig } from '../policy/snapshot.js'
+import type { IdempotencyStore, Outcome } from '../idempotency/types.js'
+import { fingerprint } from '../idempotency/fingerprint.js'
+import type { DeliveryCounters } from '../delivery/route-delivery.js'
+import type { Completion } from './request.js'
+import { sendProblem } from './problem.js'
+
+export const REPLAY_HEADER = 'idempotency-replayed'
+const SAFE_KEY = /^[\x21-\x7e]{1,255}$/
+
+export interface KeyedContext {
+  readonly res: ServerResponse
+  readonly store: IdempotencyStore
+  readonly cfg: IdempotencyConfig
+  readonly counters: DeliveryCounters
+  readonly key: string
+  readonly method: string
+  readonly target: string
+  readonly body: Buffer | null
+  readonly requestId: string
+  readonly route: string
+}
+
+export const validKey = (key: string): boolean => SAFE_KEY.test(key)
+
+/**
+ * Claims the key or answers from the store. Calls `forward` (with the
+ * completion hook to record the outcome) only when this request owns the key.
+ */
+export async function runKeyed (ctx: KeyedContext, forward: (onComplete: (c: Completion) => void) => void): Promise<void> {
+  const fp = fingerprint(ctx.method, ctx.target, ctx.body)
+  for (let round = 0; round < 3; round++) {
+    const r = await ctx.store.begin(ctx.key, fp)
+    if (r.state === 'owner') {
+      forward(c => { void record(ctx, c) })
+      return
+    }
+    if (r.state === 'mismatch') {
+      ctx.counters.mismatches++
+      problem(ctx, ERRORS.IDEMPOTENCY_MISMATCH, 'this key was first used with a different method, path or body')
+      return
+    }
+    if (r.state === 'done') {
+      replay(ctx, r.outcome)
+      return
+    }
+    ctx.counters.waited++
+    const w = await ctx.store.wait(ctx.key, ctx.cfg.waitForMs)
+    if (w === 'timeout') {
+      ctx.counters.conflicts++
+      problem(ctx, ERRORS.IDEMPOTENCY_IN_FLIGHT, `the first request with this key did not finish within ${ctx.cfg.waitForMs}ms`)
+      return
+    }
+    if (w !== 'released') {
+      replay(ctx, w)
+      return
+    }
+    // released: the first was never sent; claim the key ourselves
+  }
+  ctx.counters.conflicts++
+  problem(ctx, ERRORS.IDEMPOTENCY_IN_FLIGHT, 'the key keeps being claimed by other requests')
+}
+
+async function record (ctx: KeyedContext, c: Completion): Promise<void> {
+  try {
+    if (c.response !== null) await ctx.store.complete(ctx.key, { kind: 'response', response: c.response })
+    else if (!c.maybeSent) await ctx.store.release(ctx.key)
+    else {
+      const code = c.failure?.spec?.code ?? (c.failure === null ? 'GW_ERR_UPSTREAM_RESET' : 'GW_ERR_UPSTREAM_RESET')
+      const detail = c.failure === null ? 'the response was too large to store, or the exchange was cut' : c.failure.detail
+      await ctx.store.complete(ctx.key, { kind: 'unknown', code, detail })
+    }
+  } catch {
+    // A store that fails must not fail the request that already got its answer.
+  }
+}
+
+function replay (ctx: KeyedContext, outcome: Outcome): void {
+  if (outcome.kind === 'unknown') {
+    ctx.counters.conflicts++
+    if (ctx.cfg.onUnknownOutcome === 'replay') {
+      const spec = Object.values(ERRORS).find(e => e.code === outcome.code) ?? ERRORS.UPSTREAM_RESET
+      problem(ctx, spec, `replayed: ${outcome.detail}`)
+    } else {
+      problem(ctx, ERRORS.IDEMPOTENCY_OUTCOME_UNKNOWN, `the first request with this key may have been processed (${outcome.detail}); it is not sent again`)
+    }
+    return
+  }
+  ctx.counters.replays++
+  const r = outcome.response
+  const headers: string[] = []
+  for (const [k, v] of r.headers) {
+    const lower = k.toLowerCase()
+    if (lower === 'x-request-id' || lower === 'content-length' || lower === REPLAY_HEADER) continue
+    headers.push(k, v)
+  }
+  headers.push('content-length', String(r.body.length), 'x-request-id', ctx.requestId, REPLAY_HEADER, 'true')
+  if (ctx.res.destroyed) return
+  ctx.res.writeHead(r.status, headers)
+  ctx.res.end(r.body)
+}
+
+function problem (ctx: KeyedContext, spec: ErrorSpec, detail: string): void {
+  sendProblem(ctx.res, spec, { requestId: ctx.requestId, route: ctx.route, detail })
+}

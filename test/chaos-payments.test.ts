@@ -1,0 +1,31 @@
+/**
+ * The payment chaos drill, short: 4 s at 50 req/s with seed 4 (a reset burst
+ * then a 503 burst on pay-a). Whatever the chaos, no key and no unkeyed
+ * request may reach the upstreams twice.
+ */
+import t from 'tap'
+import { runPaymentChaos, reportLines, PolicyRejectedError } from '../scripts/lib/chaos-payments.js'
+
+t.test('payment chaos drill: no duplicate charges under resets, spikes and 503 bursts', async t => {
+  let r
+  try {
+    r = await runPaymentChaos({ seconds: 4, ratePerSec: 50, seed: 4 })
+  } catch (err) {
+    if (err instanceof PolicyRejectedError) return t.fail(err.message)
+    throw err
+  }
+  t.comment(reportLines(r).join('\n'))
+  const c = r.client
+  t.equal(c.answered, c.sent, 'every request was answered')
+  t.ok(c.ok > c.sent / 2, `most requests succeeded (${c.ok}/${c.sent})`)
+  t.ok(r.episodes.length >= 1 && r.episodes.some(e => e.targets.includes('pay-a')), `chaos injected on pay-a (${r.episodes.length} episodes)`)
+  const retries = typeof r.gateway.delivery?.retries === 'number' ? r.gateway.delivery.retries : 0
+  const breakerOpens = r.gateway.events['breaker.open'] ?? 0
+  t.ok(c.sent - c.ok > 0 || retries > 0 || breakerOpens > 0, `chaos was felt (${c.sent - c.ok} non-2xx answers, ${retries} retries, ${breakerOpens} breaker opens)`)
+  t.ok((c.servedBy['pay-b'] ?? 0) > 0 || retries > 0, `failed over or retried (pay-b served ${c.servedBy['pay-b'] ?? 0}, gateway retries ${retries})`)
+  t.ok(c.byKind.resend.sent + c.byKind.mismatch.sent > 0 && c.unkeyed > 0, 'the plan has client re-sends and unkeyed requests')
+  t.equal(r.duplicates.keyedDuplicateKeys, 0, 'no idempotency key received twice by the upstreams')
+  t.equal(r.duplicates.unkeyedDuplicates, 0, 'no unkeyed request received twice by the upstreams')
+  t.equal(c.phantomSuccesses, 0, 'no 2xx for a key that no upstream received')
+  t.ok(r.verdict.pass, r.verdict.line)
+})
