@@ -39,10 +39,10 @@ async function peek<T> (p: Promise<T>): Promise<T | 'pending'> {
 
 t.test('owner, in-flight, mismatch and done transitions', async t => {
   const { s } = store(t)
-  t.same(await s.begin('k', 'fp1'), { state: 'owner' })
+  t.match(await s.begin('k', 'fp1'), { state: 'owner' })
   t.same(await s.begin('k', 'fp1'), { state: 'in-flight' }, 'same fingerprint while running')
   t.same(await s.begin('k', 'fp2'), { state: 'mismatch' }, 'different fingerprint while running')
-  t.same(await s.begin('other', 'fp1'), { state: 'owner' }, 'keys are independent')
+  t.match(await s.begin('other', 'fp1'), { state: 'owner' }, 'keys are independent')
   const outcome = response(201)
   await s.complete('k', outcome)
   const replay = await s.begin('k', 'fp1')
@@ -92,11 +92,11 @@ t.test('release wakes waiters with released and the key can be begun again', asy
   t.equal(await peek(waiters[0]!), 'pending')
   await s.release('k')
   t.same(await Promise.all(waiters), ['released', 'released', 'released'])
-  t.same(await s.begin('k', 'fp'), { state: 'owner' }, 'a repeat may try again')
+  t.match(await s.begin('k', 'fp'), { state: 'owner' }, 'a repeat may try again')
   t.same(await s.begin('k', 'fp'), { state: 'in-flight' })
   await s.complete('k', response(200))
   await s.release('k')
-  t.same(await s.begin('k', 'other-fp'), { state: 'owner' }, 'release forgets a done key too')
+  t.match(await s.begin('k', 'other-fp'), { state: 'owner' }, 'release forgets a done key too')
 })
 
 t.test('wait times out, and settled waiters leave no timers behind', async t => {
@@ -151,7 +151,7 @@ t.test('a done key expires ttlMs after completion, not after begin', async t => 
   t.equal((await s.begin('k', 'fp')).state, 'done', '1 ms before expiry: still replayed (TTL counts from completion)')
   clock.advance(1)
   t.equal(await s.wait('k', 5000), 'released', 'expired: wait treats it as missing')
-  t.same(await s.begin('k', 'other-fp'), { state: 'owner' }, 'expired: a new owner, even with another fingerprint')
+  t.match(await s.begin('k', 'other-fp'), { state: 'owner' }, 'expired: a new owner, even with another fingerprint')
 })
 
 t.test('sweep() deletes expired done keys and keeps live ones', async t => {
@@ -194,7 +194,7 @@ t.test('an in-flight key older than ttlMs is dropped and its waiters released', 
     s.sweep()
     t.equal(await waiter, 'released', 'the crashed owner no longer blocks its waiters')
     t.equal(await peek(other), 'pending', 'a younger in-flight key is kept')
-    t.same(await s.begin('crashed', 'fp'), { state: 'owner' })
+    t.match(await s.begin('crashed', 'fp'), { state: 'owner' })
     t.same(await s.begin('running', 'fp'), { state: 'in-flight' })
   })
   await t.test('by begin() before any sweep', async t => {
@@ -204,7 +204,7 @@ t.test('an in-flight key older than ttlMs is dropped and its waiters released', 
     clock.advance(TTL - 1)
     t.same(await s.begin('crashed', 'fp'), { state: 'in-flight' }, 'just under the TTL: still running')
     clock.advance(1)
-    t.same(await s.begin('crashed', 'other-fp'), { state: 'owner' })
+    t.match(await s.begin('crashed', 'other-fp'), { state: 'owner' })
     t.equal(await waiter, 'released')
   })
 })
@@ -216,11 +216,11 @@ t.test('when full, a done key is evicted before any in-flight key', async t => {
   await s.complete('b', response(200))
   await s.begin('c', 'fp')
   const waiterA = s.wait('a', 60_000)
-  t.same(await s.begin('d', 'fp'), { state: 'owner' })
+  t.match(await s.begin('d', 'fp'), { state: 'owner' })
   t.equal(s.size, 3, 'bounded')
   t.same(await s.begin('a', 'fp'), { state: 'in-flight' }, 'the oldest key survived: it is in flight')
   t.equal(await peek(waiterA), 'pending')
-  t.same(await s.begin('b', 'fp'), { state: 'owner' }, 'the done key was evicted instead (and b now takes a slot)')
+  t.match(await s.begin('b', 'fp'), { state: 'owner' }, 'the done key was evicted instead (and b now takes a slot)')
   t.equal(s.size, 3)
   t.equal(await peek(waiterA), 'released', 'all in flight: the oldest in-flight key (a) went, its waiter released')
   t.same(await s.begin('c', 'fp'), { state: 'in-flight' })
@@ -270,4 +270,27 @@ t.test('fingerprint: stable, and differs by method, path, query and body', async
   t.not(fingerprint('POST', '/pay?x=1', Buffer.from('{"a":2}')), base, 'body')
   t.not(fingerprint('POST', '/pay', null), fingerprint('POST', '/pa', Buffer.from('y')), 'the newline keeps path and body apart')
   t.equal(fingerprint('GET', '/', null), fingerprint('GET', '/', Buffer.alloc(0)), 'no body = empty body')
+})
+
+t.test('fencing: a stale owner cannot overwrite a newer claim; an evicted owner re-stores under its fingerprint', async t => {
+  const { MemoryIdempotencyStore } = await import('../gateway/idempotency/memory-store.js')
+  const { ManualClock } = await import('../gateway/core/clock.js')
+  const clock = new ManualClock(0)
+  const store = new MemoryIdempotencyStore({ clock, ttlMs: 1000, maxKeys: 1 })
+  t.teardown(async () => await store.close())
+  const a = await store.begin('k', 'fp-a')
+  t.equal(a.state, 'owner')
+  await store.begin('other', 'fp-x') // maxKeys 1: evicts the in-flight 'k'
+  const b = await store.begin('k', 'fp-a')
+  t.equal(b.state, 'owner', 'k claimed again by a second owner')
+  const staleToken = a.state === 'owner' ? a.token : ''
+  await store.complete('k', { kind: 'unknown', code: 'X', detail: 'stale' }, staleToken)
+  t.same(await store.begin('k', 'fp-a'), { state: 'in-flight' }, 'the stale owner did not overwrite the newer claim')
+  await store.release('k', staleToken)
+  t.same(await store.begin('k', 'fp-a'), { state: 'in-flight' }, 'nor release it')
+  const token = b.state === 'owner' ? b.token : ''
+  await store.complete('k', { kind: 'unknown', code: 'Y', detail: 'owner' }, token)
+  const done = await store.begin('k', 'fp-a')
+  t.match(done, { state: 'done', outcome: { code: 'Y' } })
+  t.same(await store.begin('k', 'fp-other'), { state: 'mismatch' }, 'the fingerprint came from the token')
 })

@@ -22,6 +22,7 @@ interface Waiter {
 
 interface InFlight {
   readonly fp: string
+  readonly token: string
   readonly createdAt: number
   readonly waiters: Set<Waiter>
 }
@@ -52,6 +53,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
   readonly #done = new Map<string, Done>()
   #sweeper: NodeJS.Timeout | undefined
   #closed = false
+  #tokens = 0
 
   constructor (opts: MemoryIdempotencyStoreOptions) {
     if (!(opts.ttlMs > 0)) throw new RangeError(`ttlMs must be > 0, got ${opts.ttlMs}`)
@@ -80,14 +82,19 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
       return done.fp === null || done.fp === fingerprint ? { state: 'done', outcome: done.outcome } : { state: 'mismatch' }
     }
     this.#makeRoom()
-    this.#inFlight.set(key, { fp: fingerprint, createdAt: now, waiters: new Set() })
-    return { state: 'owner' }
+    const token = `${fingerprint}.${++this.#tokens}`
+    this.#inFlight.set(key, { fp: fingerprint, token, createdAt: now, waiters: new Set() })
+    return { state: 'owner', token }
   }
 
-  async complete (key: string, outcome: Outcome): Promise<void> {
+  async complete (key: string, outcome: Outcome, token?: string): Promise<void> {
     this.#startSweeper()
     const running = this.#inFlight.get(key)
-    let fp: string | null = null
+    // Fencing: a stale owner (its claim evicted or expired, the key since
+    // claimed again) must not overwrite the newer owner's claim.
+    if (token !== undefined && running !== undefined && running.token !== token) return
+    if (token !== undefined && running === undefined && this.#done.has(key)) return
+    let fp: string | null = token === undefined ? null : token.slice(0, token.lastIndexOf('.'))
     if (running !== undefined) {
       this.#inFlight.delete(key)
       fp = running.fp
@@ -106,7 +113,8 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     if (running !== undefined) settleAll(running, outcome)
   }
 
-  async release (key: string): Promise<void> {
+  async release (key: string, token?: string): Promise<void> {
+    if (token !== undefined && this.#inFlight.get(key)?.token !== token) return
     this.#done.delete(key)
     this.#dropInFlight(key)
   }

@@ -19,8 +19,8 @@ export type Outcome =
   | { readonly kind: 'unknown', readonly code: string, readonly detail: string }
 
 export type BeginResult =
-  /** This caller owns the key: forward the request, then complete() or release(). */
-  | { readonly state: 'owner' }
+  /** This caller owns the key: forward the request, then complete() or release() with this token. */
+  | { readonly state: 'owner', readonly token: string }
   /** Same key, same fingerprint, finished: replay. */
   | { readonly state: 'done', readonly outcome: Outcome }
   /** Same key, same fingerprint, still in flight elsewhere. */
@@ -31,10 +31,15 @@ export type BeginResult =
 export interface IdempotencyStore {
   /** Claim `key` for a request with `fingerprint`, or learn what happened to it. */
   begin (key: string, fingerprint: string): Promise<BeginResult>
-  /** The owner's request finished: keep its outcome for the TTL and wake waiters. */
-  complete (key: string, outcome: Outcome): Promise<void>
-  /** The owner's request was provably never sent (or the client left before it was): forget the key so a repeat may try again; wake waiters. */
-  release (key: string): Promise<void>
+  /**
+   * The owner's request finished: keep its outcome for the TTL and wake
+   * waiters. With the owner's token it is fenced: an owner whose claim was
+   * lost (evicted, expired) cannot overwrite a newer owner's claim, and an
+   * evicted key is stored again under the token's fingerprint.
+   */
+  complete (key: string, outcome: Outcome, token?: string): Promise<void>
+  /** The owner's request was provably never sent: forget the key so a repeat may try again; wake waiters. Fenced by the token like complete(). */
+  release (key: string, token?: string): Promise<void>
   /**
    * Wait until `key` is completed or released, at most `ms`. Resolves with the
    * outcome, with 'released' (then the caller may begin() again), or 'timeout'.

@@ -29,7 +29,7 @@ export function compileDelivery (r: RouteDoc, index: number, source: PolicySourc
     const x = r.retry
     retry = {
       attempts: x.attempts ?? 2,
-      on: new Set<string>(x.on ?? DEFAULT_ON),
+      on: new Set<string>((x.on ?? DEFAULT_ON).map(String)),
       backoffBaseMs: duration(x.backoff?.base, at('retry', 'backoff', 'base'), 25),
       backoffMaxMs: duration(x.backoff?.max, at('retry', 'backoff', 'max'), 250),
       bufferBodyBytes: size(x.bufferBody, 64 * 1024),

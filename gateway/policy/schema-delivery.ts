@@ -10,7 +10,10 @@ export const RETRY_CONDITIONS = ['connect-failure', 'refused', 'reset', 'timeout
 
 export const RetrySchema = strict({
   attempts: Type.Optional(Count('Most attempts per request, the first included (2 = one retry). @default 2', 1, 10)),
-  on: Type.Optional(Type.Array(Type.Unsafe<typeof RETRY_CONDITIONS[number]>({ type: 'string', enum: [...RETRY_CONDITIONS] }), {
+  on: Type.Optional(Type.Array(Type.Union([
+    Type.Unsafe<typeof RETRY_CONDITIONS[number]>({ type: 'string', enum: [...RETRY_CONDITIONS] }),
+    Type.Unsafe<429 | 502 | 503 | 504>({ type: 'integer', enum: [429, 502, 503, 504] })
+  ]), {
     minItems: 1,
     uniqueItems: true,
     description: 'Failures that may be retried: connect-failure (could not connect: refused, connect timeout, DNS), refused (only ECONNREFUSED), reset (connection reset or closed before the response), timeout (no response headers in time), 502/503/504 and 429 (an upstream status; 429 waits for Retry-After). Non-idempotent requests (POST, PATCH) are retried only when the failure proves the request was never sent, or when they carry an idempotency key and idempotency.upstreamDedupes is true. @default [connect-failure, reset, 502, 503, 504]'

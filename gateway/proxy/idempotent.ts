@@ -44,7 +44,8 @@ export async function runKeyed (ctx: KeyedContext, forward: (onComplete: (c: Com
   for (let round = 0; round < 3; round++) {
     const r = await ctx.store.begin(ctx.key, fp)
     if (r.state === 'owner') {
-      forward(c => { void record(ctx, c) })
+      const token = r.token
+      forward(c => { void record(ctx, c, token) })
       return
     }
     if (r.state === 'mismatch') {
@@ -73,14 +74,14 @@ export async function runKeyed (ctx: KeyedContext, forward: (onComplete: (c: Com
   problem(ctx, ERRORS.IDEMPOTENCY_IN_FLIGHT, 'the key keeps being claimed by other requests')
 }
 
-async function record (ctx: KeyedContext, c: Completion): Promise<void> {
+async function record (ctx: KeyedContext, c: Completion, token: string): Promise<void> {
   try {
-    if (c.response !== null) await ctx.store.complete(ctx.key, { kind: 'response', response: c.response })
-    else if (!c.maybeSent) await ctx.store.release(ctx.key)
+    if (c.response !== null) await ctx.store.complete(ctx.key, { kind: 'response', response: c.response }, token)
+    else if (!c.maybeSent) await ctx.store.release(ctx.key, token)
     else {
-      const code = c.failure?.spec?.code ?? (c.failure === null ? 'GW_ERR_UPSTREAM_RESET' : 'GW_ERR_UPSTREAM_RESET')
+      const code = c.failure?.spec?.code ?? 'GW_ERR_UPSTREAM_RESET'
       const detail = c.failure === null ? 'the response was too large to store, or the exchange was cut' : c.failure.detail
-      await ctx.store.complete(ctx.key, { kind: 'unknown', code, detail })
+      await ctx.store.complete(ctx.key, { kind: 'unknown', code, detail }, token)
     }
   } catch {
     // A store that fails must not fail the request that already got its answer.

@@ -124,16 +124,18 @@ export class ProxyRequest implements AttemptOwner, Deadline {
     })
   }
 
-  /** Another upstream than those tried, if the route has one available; else any. */
+  /**
+   * Another upstream than those tried: the route's normal choice if it is
+   * untried, else any available untried one (backups included, lowest
+   * priority first), else the normal choice again.
+   */
   #next (): RuntimeUpstream | null {
-    let fallback: RuntimeUpstream | null = null
-    for (let i = 0; i < this.#route.upstreams.length; i++) {
-      const u = this.#route.pick()
-      if (u === null) return fallback
-      if (!this.#tried.has(u)) return u
-      fallback ??= u
+    const u = this.#route.pick()
+    if (u !== null && !this.#tried.has(u)) return u
+    for (const level of this.#route.levels) {
+      for (const other of level) if (!this.#tried.has(other) && other.weight > 0 && other.available) return other
     }
-    return fallback
+    return u
   }
 
   #inflight (): number {
