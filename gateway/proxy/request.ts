@@ -77,6 +77,7 @@ export class ProxyRequest implements AttemptOwner, Deadline {
   readonly #baseHeaders: number
   #captured = 0
   #clientGone = false
+  #hedge: Attempt | null = null
   #done = false
 
   constructor (deps: HandlerDeps, res: ServerResponse, route: RuntimeRoute, spec: RequestSpec) {
@@ -265,6 +266,7 @@ export class ProxyRequest implements AttemptOwner, Deadline {
       if (u === null || this.#tried.has(u)) return
       d.counters.hedges++
       this.#launch(u)
+      this.#hedge = this.#attempts.at(-1) ?? null
     }, Math.max(h.minDelayMs, delay))
     this.#hedgeTimer.unref()
   }
@@ -273,7 +275,7 @@ export class ProxyRequest implements AttemptOwner, Deadline {
 
   #commit (a: Attempt): void {
     this.#committed = a
-    if (this.#attempts.length > 1 && a !== this.#attempts[0] && this.#route.config.hedge !== null) this.#route.delivery.counters.hedgeWins++
+    if (a === this.#hedge) this.#route.delivery.counters.hedgeWins++
     for (const other of this.#attempts) if (other !== a) other.discard()
     this.#clearTimers()
   }
