@@ -11,6 +11,10 @@ import { upstream, startGateway, policyYaml } from './helpers/harness.js'
 const pool = (ups: Array<{ name: string, url: string, role?: string }>): string =>
   ups.map(u => `      - { name: ${u.name}, url: "${u.url}"${u.role === undefined ? '' : `, role: ${u.role}`} }`).join('\n')
 
+/** A route matching everything, with these upstreams and extra route keys. */
+const routeOf = (name: string, ups: Array<{ name: string, url: string, role?: string }>, extra: string): string =>
+  `  - name: ${name}\n    match: { pathPrefix: / }\n    upstreams:\n${pool(ups)}\n${extra}`
+
 async function closedPort (): Promise<string> {
   const srv = createServer()
   await new Promise<void>(resolve => srv.listen(0, '127.0.0.1', resolve))
@@ -29,11 +33,7 @@ const RETRY = '    retry: { attempts: 3, on: [connect-failure, reset, timeout, 5
 t.test('a POST that failed after it was written is never sent to a second upstream without a key', async t => {
   const a = await upstream(t, { name: 'a', fault: { resetRate: 1 } })
   const b = await upstream(t, { name: 'b' })
-  const { url, gw } = await startGateway(t, policyYaml(`  - name: pay
-    match: { pathPrefix: / }
-    upstreams:
-${pool([{ name: 'a', url: a.url }, { name: 'b', url: b.url }])}
-${RETRY}`))
+  const { url, gw } = await startGateway(t, policyYaml(routeOf('pay', [{ name: 'a', url: a.url }, { name: 'b', url: b.url }], `${RETRY}`)))
   const r = await call(`${url}/charge`, { method: 'POST', body: '{"amount":42}' })
   t.equal(r.status, 502)
   t.equal(a.count, 1, 'reached the first upstream once')
@@ -56,11 +56,7 @@ ${RETRY}`))
 t.test('a POST that was never sent (connection refused) is retried on another upstream', async t => {
   const dead = await closedPort()
   const b = await upstream(t, { name: 'b' })
-  const { url, gw } = await startGateway(t, policyYaml(`  - name: pay
-    match: { pathPrefix: / }
-    upstreams:
-${pool([{ name: 'dead', url: dead }, { name: 'b', url: b.url }])}
-${RETRY}`))
+  const { url, gw } = await startGateway(t, policyYaml(routeOf('pay', [{ name: 'dead', url: dead }, { name: 'b', url: b.url }], `${RETRY}`)))
   let served = 0
   for (let i = 0; i < 4; i++) {
     const r = await call(`${url}/charge`, { method: 'POST', body: `{"n":${i}}` })
@@ -77,12 +73,8 @@ ${RETRY}`))
 t.test('bodies over bufferBody are streamed once and not retried', async t => {
   const dead = await closedPort()
   const b = await upstream(t, { name: 'b' })
-  const { url } = await startGateway(t, policyYaml(`  - name: pay
-    match: { pathPrefix: / }
-    upstreams:
-${pool([{ name: 'dead', url: dead }, { name: 'b', url: b.url }])}
-    retry: { attempts: 3, bufferBody: 1kb }
-`))
+  const { url } = await startGateway(t, policyYaml(routeOf('pay', [{ name: 'dead', url: dead }, { name: 'b', url: b.url }], `    retry: { attempts: 3, bufferBody: 1kb }
+`)))
   // weights are equal: find a request whose first pick is the dead upstream
   const results = [await call(`${url}/u`, { method: 'PUT', body: 'x'.repeat(4096) }), await call(`${url}/u`, { method: 'PUT', body: 'x'.repeat(4096) })]
   t.same(results.map(r => r.status).sort(), [200, 502], 'the one that hit the dead upstream was not retried')
@@ -91,12 +83,8 @@ ${pool([{ name: 'dead', url: dead }, { name: 'b', url: b.url }])}
 
 t.test('100 concurrent duplicates of one keyed payment reach the upstream once; all get the same answer', async t => {
   const a = await upstream(t, { name: 'a', baseline: { latencyMs: 150 } })
-  const { url, gw } = await startGateway(t, policyYaml(`  - name: pay
-    match: { pathPrefix: / }
-    upstreams:
-${pool([{ name: 'a', url: a.url }])}
-    idempotency: { ttl: 1m, waitFor: 5s }
-`))
+  const { url, gw } = await startGateway(t, policyYaml(routeOf('pay', [{ name: 'a', url: a.url }], `    idempotency: { ttl: 1m, waitFor: 5s }
+`)))
   const body = '{"amount":4200,"currency":"EUR"}'
   const answers = await Promise.all(Array.from({ length: 100 }, async () => await call(`${url}/charge`, { method: 'POST', body, headers: { 'idempotency-key': 'order-77', 'content-type': 'application/json' } })))
   t.equal(a.count, 1, 'the upstream received the payment exactly once')
@@ -120,12 +108,8 @@ ${pool([{ name: 'a', url: a.url }])}
 t.test('a keyed payment that may have been processed is not sent again: repeats get 409 outcome unknown', async t => {
   const a = await upstream(t, { name: 'a', fault: { resetRate: 1 } })
   const b = await upstream(t, { name: 'b' })
-  const { url } = await startGateway(t, policyYaml(`  - name: pay
-    match: { pathPrefix: / }
-    upstreams:
-${pool([{ name: 'a', url: a.url }, { name: 'b', url: b.url, role: 'backup' }])}
-${RETRY}    idempotency: {}
-`))
+  const { url } = await startGateway(t, policyYaml(routeOf('pay', [{ name: 'a', url: a.url }, { name: 'b', url: b.url, role: 'backup' }], `${RETRY}    idempotency: {}
+`)))
   const first = await call(`${url}/charge`, { method: 'POST', body: '{}', headers: { 'idempotency-key': 'k1' } })
   t.equal(first.status, 502)
   a.set({})
@@ -137,12 +121,8 @@ ${RETRY}    idempotency: {}
 
 t.test('a keyed payment that was never sent releases its key: the repeat goes through', async t => {
   const dead = await closedPort()
-  const { url } = await startGateway(t, policyYaml(`  - name: pay
-    match: { pathPrefix: / }
-    upstreams:
-${pool([{ name: 'dead', url: dead }])}
-    idempotency: {}
-`))
+  const { url } = await startGateway(t, policyYaml(routeOf('pay', [{ name: 'dead', url: dead }], `    idempotency: {}
+`)))
   const first = await call(`${url}/charge`, { method: 'POST', body: '{}', headers: { 'idempotency-key': 'k2' } })
   t.equal(first.status, 502)
   t.equal(JSON.parse(first.body).code, 'GW_ERR_UPSTREAM_CONNECT')
@@ -154,12 +134,8 @@ ${pool([{ name: 'dead', url: dead }])}
 t.test('keyed and upstream dedupes: retried after a maybe-processed failure, key passed on each attempt', async t => {
   const a = await upstream(t, { name: 'a', fault: { resetRate: 1 } })
   const b = await upstream(t, { name: 'b' })
-  const { url } = await startGateway(t, policyYaml(`  - name: pay
-    match: { pathPrefix: / }
-    upstreams:
-${pool([{ name: 'a', url: a.url }, { name: 'b', url: b.url, role: 'backup' }])}
-${RETRY}    idempotency: { upstreamDedupes: true }
-`))
+  const { url } = await startGateway(t, policyYaml(routeOf('pay', [{ name: 'a', url: a.url }, { name: 'b', url: b.url, role: 'backup' }], `${RETRY}    idempotency: { upstreamDedupes: true }
+`)))
   const r = await call(`${url}/charge`, { method: 'POST', body: '{}', headers: { 'idempotency-key': 'k3' } })
   t.equal(r.status, 200)
   t.equal(r.headers['x-gateway-upstream'], 'b')
@@ -168,12 +144,8 @@ ${RETRY}    idempotency: { upstreamDedupes: true }
 
 t.test('generate: a key is made for unkeyed POSTs and passed upstream', async t => {
   const a = await upstream(t, { name: 'a' })
-  const { url } = await startGateway(t, policyYaml(`  - name: pay
-    match: { pathPrefix: / }
-    upstreams:
-${pool([{ name: 'a', url: a.url }])}
-    idempotency: { generate: true }
-`))
+  const { url } = await startGateway(t, policyYaml(routeOf('pay', [{ name: 'a', url: a.url }], `    idempotency: { generate: true }
+`)))
   await call(`${url}/charge`, { method: 'POST', body: '{}' })
   t.match(a.received[0]?.headers['idempotency-key'], /^[0-9a-f-]{36}$/)
   await call(`${url}/list`)
@@ -182,12 +154,8 @@ ${pool([{ name: 'a', url: a.url }])}
 
 t.test('keyed body over maxBodySize → 413; invalid key → 400', async t => {
   const a = await upstream(t, { name: 'a' })
-  const { url } = await startGateway(t, policyYaml(`  - name: pay
-    match: { pathPrefix: / }
-    upstreams:
-${pool([{ name: 'a', url: a.url }])}
-    idempotency: { maxBodySize: 100b }
-`))
+  const { url } = await startGateway(t, policyYaml(routeOf('pay', [{ name: 'a', url: a.url }], `    idempotency: { maxBodySize: 100b }
+`)))
   const big = await call(`${url}/charge`, { method: 'POST', body: 'x'.repeat(500), headers: { 'idempotency-key': 'k' } })
   t.equal(big.status, 413)
   t.equal(JSON.parse(big.body).code, 'GW_ERR_BODY_TOO_LARGE')
@@ -199,12 +167,8 @@ ${pool([{ name: 'a', url: a.url }])}
 t.test('retry budget of 20% holds when every attempt fails', async t => {
   const a = await upstream(t, { name: 'a', fault: { errorRate: 1, errorStatus: 503 } })
   const b = await upstream(t, { name: 'b', fault: { errorRate: 1, errorStatus: 503 } })
-  const { url, gw } = await startGateway(t, policyYaml(`  - name: cat
-    match: { pathPrefix: / }
-    upstreams:
-${pool([{ name: 'a', url: a.url }, { name: 'b', url: b.url }])}
-    retry: { attempts: 5, on: [503], backoff: { base: 1ms, max: 2ms }, budget: { ratio: 20%, minPerSecond: 1, window: 10s } }
-`))
+  const { url, gw } = await startGateway(t, policyYaml(routeOf('cat', [{ name: 'a', url: a.url }, { name: 'b', url: b.url }], `    retry: { attempts: 5, on: [503], backoff: { base: 1ms, max: 2ms }, budget: { ratio: 20%, minPerSecond: 1, window: 10s } }
+`)))
   const n = 200
   for (let i = 0; i < n; i++) await call(`${url}/item`)
   const received = a.count + b.count
@@ -218,12 +182,8 @@ ${pool([{ name: 'a', url: a.url }, { name: 'b', url: b.url }])}
 
 t.test('a client deadline shortens the route total, never lengthens it', async t => {
   const slow = await upstream(t, { name: 's', fault: { latencyMs: 3000 } })
-  const { url } = await startGateway(t, policyYaml(`  - name: r
-    match: { pathPrefix: / }
-    upstreams:
-${pool([{ name: 's', url: slow.url }])}
-    timeouts: { total: 1s }
-`))
+  const { url } = await startGateway(t, policyYaml(routeOf('r', [{ name: 's', url: slow.url }], `    timeouts: { total: 1s }
+`)))
   let started = Date.now()
   const short = await call(`${url}/x`, { headers: { 'x-request-timeout': '200ms' } })
   t.equal(short.status, 504)
