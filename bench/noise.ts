@@ -21,6 +21,8 @@ export interface CpuSnapshot {
   readonly total: number;
   /** Time the hypervisor gave to other guests. */
   readonly steal: number;
+  /** Jiffies used so far by the live processes of each of OUR process groups. */
+  readonly ours: ReadonlyMap<number, number>;
 }
 
 /** CPU use during an interval, in percent of ONE cpu. */
@@ -39,6 +41,7 @@ export function snapshot(ourGroups: ReadonlySet<number>): CpuSnapshot | undefine
   try {
     const cols = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
     const foreign = new Map<number, number>();
+    const ours = new Map<number, number>();
     for (const entry of readdirSync('/proc')) {
       if (!/^\d+$/.test(entry)) continue;
       const pid = Number(entry);
@@ -51,11 +54,12 @@ export function snapshot(ourGroups: ReadonlySet<number>): CpuSnapshot | undefine
       // Fields after "(comm)": state(3) ppid(4) pgrp(5) ... utime(14) stime(15) cutime(16) cstime(17).
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
       const [ppid, pgrp] = [f[1] ?? 0, f[2] ?? 0];
-      if (pid === process.pid || ourGroups.has(pgrp) || pid === 2 || ppid === 2) continue; // ours / kernel threads
       const own = (f[11] ?? 0) + (f[12] ?? 0);
+      if (ourGroups.has(pgrp)) ours.set(pgrp, (ours.get(pgrp) ?? 0) + own);
+      if (pid === process.pid || ourGroups.has(pgrp) || pid === 2 || ppid === 2) continue; // ours / kernel threads
       foreign.set(pid, pid === 1 ? own : own + (f[13] ?? 0) + (f[14] ?? 0));
     }
-    return { foreign, total: cols.reduce((a, b) => a + b, 0), steal: cols[7] ?? 0 };
+    return { foreign, total: cols.reduce((a, b) => a + b, 0), steal: cols[7] ?? 0, ours };
   } catch {
     return undefined; // not Linux
   }
@@ -71,4 +75,18 @@ export function noiseBetween(a: CpuSnapshot | undefined, b: CpuSnapshot | undefi
     foreignPct: Math.round(foreign * scale * 10) / 10,
     stealPct: Math.round((b.steal - a.steal) * scale * 10) / 10,
   };
+}
+
+/** Jiffies per second (USER_HZ); 100 on every mainstream Linux build. */
+const JIFFY_MS = 10;
+
+/**
+ * CPU milliseconds one of our process groups used between two snapshots.
+ * CPU per request is a steadier efficiency figure than req/s on a shared
+ * core: it does not depend on how the scheduler interleaves origin and proxy.
+ */
+export function groupCpuMs(a: CpuSnapshot | undefined, b: CpuSnapshot | undefined, pgid: number): number | undefined {
+  const x = a?.ours.get(pgid);
+  const y = b?.ours.get(pgid);
+  return x === undefined || y === undefined ? undefined : (y - x) * JIFFY_MS;
 }

@@ -56,7 +56,7 @@ import {
   type Child,
   type Pinning,
 } from './proc.js';
-import { noiseBetween, snapshot, type Noise } from './noise.js';
+import { groupCpuMs, noiseBetween, snapshot, type Noise } from './noise.js';
 import { banner, fmt, fmtDelta, median, ratio, summarize, table, type Summary } from './report.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -224,6 +224,8 @@ interface RunRecord {
   noise: Noise | undefined;
   /** True when the run was re-done because the machine was busy (not aggregated). */
   discarded: boolean;
+  /** CPU the target's own processes spent per 2xx response (µs), from /proc. */
+  cpuUsPerReq?: number | undefined;
 }
 
 async function main(children: ChildSet, logDir: string, pin: Pinning): Promise<number> {
@@ -285,16 +287,19 @@ async function main(children: ChildSet, logDir: string, pin: Pinning): Promise<n
     for (let attempt = 0; ; attempt++) {
       const before = snapshot(children.groups());
       const m = await fn();
-      const noise = noiseBetween(before, snapshot(children.groups()), cpus);
+      const after = snapshot(children.groups());
+      const noise = noiseBetween(before, after, cpus);
+      const cpuMs = t.child.proc.pid === undefined ? undefined : groupCpuMs(before, after, t.child.proc.pid);
+      const cpuUsPerReq = cpuMs === undefined || m.ok === 0 ? undefined : (cpuMs * 1000) / m.ok;
       const failed = m.errors > 0 || m.non2xx > 0 || !alive(t.child) || !alive(originChild);
       const noisy = (noise?.foreignPct ?? 0) >= NOISY_PCT;
       const retry = phase !== 'warmup' && noisy && !failed && attempt < cfg.noiseRetries;
-      runs.push({ phase, round, target: t.name, measurement: m, noise, discarded: retry });
+      runs.push({ phase, round, target: t.name, measurement: m, noise, discarded: retry, cpuUsPerReq });
       const bad = m.errors || m.non2xx ? `  !!! errors=${m.errors} non2xx=${m.non2xx}` : '';
       const busy = noisy ? `  !!! other processes used ${noise?.foreignPct}% CPU${retry ? ' (discarded, retrying)' : ''}` : '';
       log(
         `[${phase} ${round}/${phase === 'warmup' ? 1 : cfg.rounds}] ${t.label.padEnd(8)} ${fmt(m.reqPerSec)} req/s` +
-          `  p50 ${fmt(m.p50Ms, 3)} ms  p99 ${fmt(m.p99Ms, 3)} ms  noise ${fmt(noise?.foreignPct, 1)}%${bad}${busy}`,
+          `  p50 ${fmt(m.p50Ms, 3)} ms  p99 ${fmt(m.p99Ms, 3)} ms  cpu ${fmt(cpuUsPerReq, 1)} µs/req  noise ${fmt(noise?.foreignPct, 1)}%${bad}${busy}`,
       );
       if (!alive(originChild)) throw new Error(`origin died during ${phase}${logTail(originChild)}`);
       if (!alive(t.child)) {
@@ -349,11 +354,17 @@ async function main(children: ChildSet, logDir: string, pin: Pinning): Promise<n
     return of('throughput', a).map((m, i) => ratio(m.reqPerSec, bs[i]?.reqPerSec));
   };
   const gatewayOverBarePerRound = perRound('gateway', 'bare');
+  const cpuOf = (name: string): number[] =>
+    runs.flatMap((x) => (x.phase === 'throughput' && x.target === name && !x.discarded && x.cpuUsPerReq !== undefined ? [x.cpuUsPerReq] : []));
+  const cpuPerReq = { bare: median(cpuOf('bare')), gateway: median(cpuOf('gateway')) };
   const ratios = {
     gatewayOverBare: ratio(rps('gateway'), rps('bare')),
     gatewayOverBarePerRound,
     /** The headline: each round compares the two proxies under the same machine conditions. */
     gatewayOverBareMedianOfRounds: median(gatewayOverBarePerRound),
+    /** CPU per request, bare / gateway (medians): > 1 means the gateway spends less CPU per request. */
+    cpuEfficiencyGatewayOverBare: ratio(cpuPerReq.bare, cpuPerReq.gateway),
+    cpuUsPerReq: cpuPerReq,
     bareOverOrigin: ratio(rps('bare'), rps('origin')),
     gatewayOverOrigin: ratio(rps('gateway'), rps('origin')),
     addedP50Ms: { bare: added('bare', 'p50Ms'), gateway: added('gateway', 'p50Ms') },
@@ -408,6 +419,7 @@ async function main(children: ChildSet, logDir: string, pin: Pinning): Promise<n
   out.push(`  ${labelOf('gateway')} / bare    ${times(headline)}   median of same-round ratios (target >= 1.30x: ${hit})`);
   const rounds = ratios.gatewayOverBarePerRound.map(times).join(' ');
   out.push(`  ${labelOf('gateway')} / bare    ${times(ratios.gatewayOverBare)}   ratio of medians; per round: ${rounds || 'n/a'}`);
+  out.push(`  CPU per request  bare ${fmt(cpuPerReq.bare, 1)} µs, ${labelOf('gateway')} ${fmt(cpuPerReq.gateway, 1)} µs → ${labelOf('gateway')} is ${times(ratios.cpuEfficiencyGatewayOverBare)} as CPU-efficient (steadier than req/s on a shared core)`);
   out.push(`  bare / origin     ${times(ratios.bareOverOrigin)}`);
   out.push(`  ${labelOf('gateway')} / origin  ${times(ratios.gatewayOverOrigin)}`);
   out.push(`Added latency over direct at ${cfg.rate} req/s (median of per-round differences)`);
