@@ -131,3 +131,19 @@ t.test('malformed request → 400 problem, gateway keeps serving', async t => {
   await ok.body.text()
   t.equal(up.count, 1, 'the malformed request never reached the upstream')
 })
+
+t.test('an upstream header with a control character gets a 502 problem, never a hanging client', async t => {
+  const { createServer } = await import('node:net')
+  // A raw upstream whose header value holds a control character (invalid HTTP)
+  const srv = createServer(socket => {
+    socket.once('data', () => socket.end('HTTP/1.1 200 OK\r\nx-bad: a\u0001b\r\ncontent-length: 2\r\n\r\nok'))
+  })
+  await new Promise<void>(resolve => srv.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { srv.close() })
+  const up = `http://127.0.0.1:${(srv.address() as { port: number }).port}`
+  const { url } = await startGateway(t, policyYaml(route('r', '/', [{ name: 'liar', url: up }])))
+  const res = await request(`${url}/x`, { headersTimeout: 5000, bodyTimeout: 5000 })
+  t.equal(res.statusCode, 502)
+  const body = await res.body.json() as Problem
+  t.equal(body.code, 'GW_ERR_UPSTREAM_PROTOCOL')
+})

@@ -149,8 +149,10 @@ export class ProxyRequest implements AttemptOwner, Deadline {
 
   onAttemptHeaders (a: Attempt, status: number, raw: Buffer[], statusText: string): boolean {
     if (this.#done || this.#committed !== null) return false
-    const failure = statusFailure(status, header(raw, 'retry-after'))
-    if (failure !== null && this.#route.config.retry?.on.has(String(status)) === true && !this.#clientGone) {
+    const retry = this.#route.config.retry
+    // Only a status the policy retries is looked at further (and only then is Retry-After read).
+    const failure = retry !== null && retry.on.has(String(status)) ? statusFailure(status, header(raw, 'retry-after')) : null
+    if (failure !== null && !this.#clientGone) {
       if (this.#inflight() > 1) return false // a hedge is still out: wait for it
       if (this.#retryAfter(a, failure)) return false
     }
@@ -164,7 +166,13 @@ export class ProxyRequest implements AttemptOwner, Deadline {
       if (statusText !== '') this.#res.writeHead(status, statusText, headers)
       else this.#res.writeHead(status, headers)
     } catch {
-      return false // a header value Node refuses: the upstream lied
+      // A header Node refuses (bad characters): the upstream lied. Nothing
+      // was sent yet, so the client gets a 502 instead of waiting forever.
+      const failure: AttemptFailure = { delivery: 'maybe-processed', conditions: [], spec: ERRORS.UPSTREAM_PROTOCOL, outcome: OUTCOME_INDEX.protocol, detail: 'the upstream sent a response header that is not valid HTTP', status, retryAfterMs: null }
+      this.#report(a, failure, 'not retried: the upstream answered')
+      this.#problem(ERRORS.UPSTREAM_PROTOCOL, a, failure.detail)
+      this.#finish({ response: null, failure, maybeSent: true })
+      return false
     }
     if (!sized) process.nextTick(flushIfIdle, this.#res)
     return true
