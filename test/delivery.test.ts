@@ -4,8 +4,8 @@
  * idempotency keys collapse duplicates; the retry budget holds; deadlines.
  */
 import t from 'tap'
-import { createServer } from 'node:net'
 import { request } from 'undici'
+import { refusedUrl } from './helpers/net.js'
 import { upstream, startGateway, policyYaml } from './helpers/harness.js'
 
 const pool = (ups: Array<{ name: string, url: string, role?: string }>): string =>
@@ -15,13 +15,6 @@ const pool = (ups: Array<{ name: string, url: string, role?: string }>): string 
 const routeOf = (name: string, ups: Array<{ name: string, url: string, role?: string }>, extra: string): string =>
   `  - name: ${name}\n    match: { pathPrefix: / }\n    upstreams:\n${pool(ups)}\n${extra}`
 
-async function closedPort (): Promise<string> {
-  const srv = createServer()
-  await new Promise<void>(resolve => srv.listen(0, '127.0.0.1', resolve))
-  const port = (srv.address() as { port: number }).port
-  await new Promise(resolve => srv.close(resolve))
-  return `http://127.0.0.1:${port}`
-}
 
 async function call (url: string, init: { method?: 'GET' | 'POST' | 'PUT', body?: string, headers?: Record<string, string> } = {}): Promise<{ status: number, headers: Record<string, string | string[] | undefined>, body: string }> {
   const res = await request(url, { method: init.method ?? 'GET', body: init.body, headers: init.headers })
@@ -54,7 +47,7 @@ t.test('a POST that failed after it was written is never sent to a second upstre
 })
 
 t.test('a POST that was never sent (connection refused) is retried on another upstream', async t => {
-  const dead = await closedPort()
+  const dead = await refusedUrl()
   const b = await upstream(t, { name: 'b' })
   const { url, gw } = await startGateway(t, policyYaml(routeOf('pay', [{ name: 'dead', url: dead }, { name: 'b', url: b.url }], `${RETRY}`)))
   let served = 0
@@ -71,7 +64,7 @@ t.test('a POST that was never sent (connection refused) is retried on another up
 })
 
 t.test('bodies over bufferBody are streamed once and not retried', async t => {
-  const dead = await closedPort()
+  const dead = await refusedUrl()
   const b = await upstream(t, { name: 'b' })
   const { url } = await startGateway(t, policyYaml(routeOf('pay', [{ name: 'dead', url: dead }, { name: 'b', url: b.url }], `    retry: { attempts: 3, bufferBody: 1kb }
 `)))
@@ -120,7 +113,7 @@ t.test('a keyed payment that may have been processed is not sent again: repeats 
 })
 
 t.test('a keyed payment that was never sent releases its key: the repeat goes through', async t => {
-  const dead = await closedPort()
+  const dead = await refusedUrl()
   const { url } = await startGateway(t, policyYaml(routeOf('pay', [{ name: 'dead', url: dead }], `    idempotency: {}
 `)))
   const first = await call(`${url}/charge`, { method: 'POST', body: '{}', headers: { 'idempotency-key': 'k2' } })

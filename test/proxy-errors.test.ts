@@ -3,8 +3,8 @@
  * stable code, the right status, and the upstream named in a header.
  */
 import t from 'tap'
-import { createServer } from 'node:net'
 import { request } from 'undici'
+import { closedPort } from './helpers/net.js'
 import { upstream, startGateway, policyYaml, route } from './helpers/harness.js'
 
 type Problem = { type: string, title: string, status: number, detail: string, code: string, instance: string, route?: string, upstream?: string }
@@ -15,14 +15,6 @@ async function problem (url: string, init: Parameters<typeof request>[1] = {}): 
   return { status: res.statusCode, headers: res.headers, body: await res.body.json() as Problem }
 }
 
-/** A port nothing listens on. */
-async function closedPort (): Promise<number> {
-  const srv = createServer()
-  await new Promise<void>(resolve => srv.listen(0, '127.0.0.1', resolve))
-  const port = (srv.address() as { port: number }).port
-  await new Promise(resolve => srv.close(resolve))
-  return port
-}
 
 t.test('no route → 404 GW_ERR_ROUTE_NOT_FOUND', async t => {
   const up = await upstream(t)

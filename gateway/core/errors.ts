@@ -59,21 +59,3 @@ export const ERRORS = Object.freeze({
 } satisfies Record<string, ErrorSpec>)
 
 export type ErrorName = keyof typeof ERRORS
-
-/** An error made by the gateway: carries the table entry and the original cause. */
-export class GatewayError extends Error {
-  readonly code: string
-  readonly status: number
-  readonly spec: ErrorSpec
-  /** Name of the upstream that was tried, when there was one. */
-  readonly upstream: string | undefined
-
-  constructor (spec: ErrorSpec, detail?: string, options?: { cause?: unknown, upstream?: string }) {
-    super(detail ?? spec.title, options?.cause === undefined ? undefined : { cause: options.cause })
-    this.name = 'GatewayError'
-    this.code = spec.code
-    this.status = spec.status
-    this.spec = spec
-    this.upstream = options?.upstream
-  }
-}

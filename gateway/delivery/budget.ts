@@ -5,6 +5,7 @@
  * slots rotated lazily from the injected clock.
  */
 import type { Clock } from '../core/clock.js'
+import { ringIndex } from '../core/ring.js'
 
 const SLOTS = 10
 
@@ -63,4 +64,4 @@ export class RetryBudget {
   }
 }
 
-const slot = (i: number): number => ((i % SLOTS) + SLOTS) % SLOTS
+const slot = (i: number): number => ringIndex(i, SLOTS)

@@ -7,6 +7,7 @@
  */
 import * as hdr from 'hdr-histogram-js'
 import type { InflightAttempt } from './outcome.js'
+import { ringIndex } from '../core/ring.js'
 
 const SLOTS = 10
 const HIGHEST_US = 3_600_000_000
@@ -15,8 +16,8 @@ export function newSignalHistogram (): hdr.Histogram {
   return hdr.build({ bitBucketSize: 32, autoResize: false, lowestDiscernibleValue: 1, highestTrackableValue: HIGHEST_US, numberOfSignificantValueDigits: 2, useWebAssembly: false })
 }
 
-/** Non-negative slot index (JS % keeps the sign; clock time may be small). */
-const slot = (index: number): number => ((index % SLOTS) + SLOTS) % SLOTS
+/** Clock time may be small: the slot index must not go negative. */
+const slot = (index: number): number => ringIndex(index, SLOTS)
 
 const toUs = (ms: number): number => {
   const us = Math.round(ms * 1000)

@@ -3,23 +3,15 @@
  * and checks what the schema cannot (hedging only makes sense with a second
  * upstream; backoff max not below base).
  */
-import { parseDuration, parsePercent, parseSize } from '../core/units.js'
+import { parseDuration } from '../core/units.js'
+import { pct, size, type DurationFn } from './compile-kit.js'
 import type { RouteDoc } from './schema.js'
 import type { PolicySource } from './source.js'
 import type { PolicyIssue } from './issues.js'
 import type { HedgeConfig, IdempotencyConfig, RetryConfig } from './snapshot.js'
-import type { DurationFn } from './compile-resilience.js'
 
 const DEFAULT_ON = ['connect-failure', 'reset', '502', '503', '504']
 
-const size = (text: string | undefined, fallback: number): number => {
-  if (typeof text !== 'string') return fallback
-  try { return parseSize(text) } catch { return fallback }
-}
-const pct = (text: string | undefined, fallback: number): number => {
-  if (typeof text !== 'string') return fallback
-  try { return parsePercent(text) } catch { return fallback }
-}
 
 export function compileDelivery (r: RouteDoc, index: number, source: PolicySource, issues: PolicyIssue[], duration: DurationFn):
 { retry: RetryConfig | null, idempotency: IdempotencyConfig | null, hedge: HedgeConfig | null } {

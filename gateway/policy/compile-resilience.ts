@@ -3,22 +3,15 @@
  * in, and checks what the schema cannot: recover.threshold below threshold,
  * max + minShare within 100%, breaker maxOpenFor not below openFor.
  */
-import { parsePercent } from '../core/units.js'
+import { pct, type DurationFn } from './compile-kit.js'
 import type { RouteDoc } from './schema.js'
 import type { PolicySource } from './source.js'
 import type { PolicyIssue } from './issues.js'
 import type { BreakerConfig, FailoverConfig, HealthCheckConfig, OutlierConfig, ShiftConfig } from './snapshot.js'
 
 type Path = Array<string | number>
-export type DurationFn = (text: string | undefined, path: Path, fallback: number) => number
 
 const DEFAULT_FAIL_ON = ['connect', 'timeout', 'reset', 'protocol', '5xx']
-
-/** Percent with fallback; malformed values were reported by the schema. */
-function pct (text: string | undefined, fallback: number): number {
-  if (typeof text !== 'string') return fallback
-  try { return parsePercent(text) } catch { return fallback }
-}
 
 export interface ResilienceConfig {
   breaker: BreakerConfig | null

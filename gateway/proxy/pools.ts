@@ -35,11 +35,6 @@ export class PoolRegistry {
     }
   }
 
-  async close (): Promise<void> {
-    const pools = [...this.#pools.values()]
-    this.#pools.clear()
-    await Promise.all(pools.map(p => p.close().catch(() => {})))
-  }
 
   /** Close without waiting for in-flight requests (shutdown past the drain bound). */
   async destroy (): Promise<void> {

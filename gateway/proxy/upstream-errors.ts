@@ -3,7 +3,7 @@
  * (fastify-reply-from's idea), keeping the original as `cause`:
  * connect failures and resets → 502, timeouts → 504, bad HTTP → 502.
  */
-import { ERRORS, GatewayError, type ErrorSpec } from '../core/errors.js'
+import { ERRORS, type ErrorSpec } from '../core/errors.js'
 import { OUTCOME_INDEX } from '../health/outcome.js'
 
 export interface Classified {
@@ -20,9 +20,6 @@ const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED'])
 
 export function classifyUpstreamError (err: unknown): Classified {
-  if (err instanceof GatewayError) {
-    return { spec: err.spec, outcome: err.spec === ERRORS.UPSTREAM_TIMEOUT ? OUTCOME_INDEX.timeout : OUTCOME_INDEX.reset, detail: err.message }
-  }
   const code = String((err as { code?: unknown } | null)?.code ?? '')
   if (CONNECT_CODES.has(code)) {
     const detail = code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ETIMEDOUT' ? 'connecting to the upstream timed out' : code.startsWith('E') && code !== 'ECONNREFUSED' ? 'the upstream host could not be reached' : 'the upstream refused the connection'
@@ -43,7 +40,3 @@ export function classifyUpstreamError (err: unknown): Classified {
   }
   return { spec: ERRORS.UPSTREAM_RESET, outcome: OUTCOME_INDEX.reset, detail: 'the exchange with the upstream failed' }
 }
-
-/** The total deadline fired: made here so its classification is exact. */
-export const totalDeadlineError = (ms: number): GatewayError =>
-  new GatewayError(ERRORS.UPSTREAM_TIMEOUT, `the exchange exceeded the route's total timeout of ${ms}ms`)
