@@ -57,7 +57,12 @@ export class Attempt implements Dispatcher.DispatchHandler, InflightAttempt {
   }
 
   get done (): boolean { return this.#done }
-  /** The request was handed to a connection (it may have reached the upstream). */
+  /**
+   * The request was handed to a connection: undici calls onConnect just
+   * before it writes, so from here on the upstream may have seen it. The one
+   * definition of "maybe sent", for failure classification and for the
+   * idempotency store alike.
+   */
   get connected (): boolean { return this.#connected }
 
   start (o: AttemptOptions): void {
@@ -88,20 +93,12 @@ export class Attempt implements Dispatcher.DispatchHandler, InflightAttempt {
 
   onConnect (abort: (err?: Error) => void): void {
     this.#abort = abort
-    if (this.#discarded) abort(new Discarded('discarded'))
-  }
-
-  onRequestSent (): void {
-    this.#connected = true
-  }
-
-  onBodySent (): void {
-    this.#connected = true
+    if (this.#discarded) abort(new Discarded('discarded')) // aborted before anything is written
+    else this.#connected = true
   }
 
   onHeaders (statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (this.#discarded) return false
-    this.#connected = true
     this.#record(statusOutcome(statusCode), true, statusCode)
     this.#resume = resume
     if (this.#owner.onAttemptHeaders(this, statusCode, rawHeaders, statusText)) return true
@@ -124,9 +121,8 @@ export class Attempt implements Dispatcher.DispatchHandler, InflightAttempt {
     if (this.#discarded || this.#done) return
     this.#done = true
     const c = classifyUpstreamError(err)
-    // undici signals "written" through onConnect before it writes headers;
-    // only a failure to connect at all proves nothing reached the upstream.
-    const failure = transportFailure(c, String((err as { code?: unknown }).code ?? ''), this.#connected || this.#abort !== null)
+    // Only a failure before onConnect proves nothing reached the upstream.
+    const failure = transportFailure(c, String((err as { code?: unknown }).code ?? ''), this.#connected)
     this.#record(c.outcome, true, 0)
     this.#owner.onAttemptError(this, failure, err)
   }

@@ -18,7 +18,7 @@ import { ERRORS, type ErrorSpec } from '../core/errors.js'
 import type { AttemptFailure } from '../delivery/failure.js'
 import { statusFailure } from '../delivery/failure.js'
 import { retryDecision, isIdempotent } from '../delivery/retry-policy.js'
-import type { Outcome, StoredResponse } from '../idempotency/types.js'
+import type { StoredResponse } from '../idempotency/types.js'
 import type { Deadline } from './deadlines.js'
 import type { RuntimeRoute, RuntimeUpstream } from './runtime.js'
 import type { HandlerDeps } from './handler.js'
@@ -361,5 +361,3 @@ function pairs (flat: readonly string[]): Array<readonly [string, string]> {
   for (let i = 0; i < flat.length; i += 2) out.push([flat[i] as string, flat[i + 1] as string])
   return out
 }
-
-export type { Outcome }
