@@ -79,9 +79,9 @@ export class Gateway {
     this.#health = new HealthRegistry(this.#events.add)
     this.#random = opts.random ?? Math.random
     this.#delivery = new DeliveryRegistry(this.#clock, (_route, cfg) => new MemoryIdempotencyStore({ clock: this.#clock, ttlMs: cfg.ttlMs, maxKeys: cfg.maxKeys }))
-    let control: ControlLoop | null = null
-    this.#prober = new Prober({ clock: this.#clock, onFlip: flip => control?.onProbeFlip(flip) })
-    this.#control = control = new ControlLoop({
+    // Flips arrive from probes started later (control.apply), never during construction.
+    this.#prober = new Prober({ clock: this.#clock, onFlip: flip => this.#control.onProbeFlip(flip) })
+    this.#control = new ControlLoop({
       clock: this.#clock,
       emit: this.#events.add,
       health: this.#health,

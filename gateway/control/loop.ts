@@ -93,8 +93,8 @@ export class ControlLoop {
       const events = ctrl.tick({
         now,
         primary: this.#signal(route.levels[0] ?? [], now, cfg.quantile, cfg.minSamples),
-        backup: this.#signal(route.levels.slice(1).flat(), now, cfg.quantile, cfg.minSamples),
-        backupAvailable: route.levels.slice(1).some(level => level.some(u => u.weight > 0 && u.available)),
+        backup: this.#signal(route.backups, now, cfg.quantile, cfg.minSamples),
+        backupAvailable: route.backups.some(u => u.weight > 0 && u.available),
         primaryHealthy: !(route.levels[0] ?? []).some(u => u.health.probeDown)
       })
       for (const e of events) this.#deps.emit(e)

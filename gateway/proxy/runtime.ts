@@ -41,6 +41,8 @@ export class RuntimeRoute {
   readonly upstreams: readonly RuntimeUpstream[]
   /** Upstreams by priority level, lowest first. */
   readonly levels: ReadonlyArray<readonly RuntimeUpstream[]>
+  /** Every upstream above the primary level (what a shift moves traffic to). */
+  readonly backups: readonly RuntimeUpstream[]
   readonly #balancers: ReadonlyArray<Balancer<RuntimeUpstream>>
   readonly #panic: Balancer<{ weight: number, available: true, u: RuntimeUpstream }>
   /** Budget, idempotency store, counters: kept across reloads. */
@@ -57,6 +59,7 @@ export class RuntimeRoute {
     const byLevel = new Map<number, RuntimeUpstream[]>()
     for (const u of upstreams) byLevel.set(u.config.priority, [...(byLevel.get(u.config.priority) ?? []), u])
     this.levels = [...byLevel.entries()].sort((a, b) => a[0] - b[0]).map(e => e[1])
+    this.backups = this.levels.slice(1).flat()
     this.#balancers = this.levels.map(level => new Balancer([level]))
     this.#panic = new Balancer([upstreams.map(u => ({ weight: u.weight, available: true as const, u }))])
   }
