@@ -187,3 +187,15 @@ t.test('a client deadline shortens the route total, never lengthens it', async t
   t.equal(long.status, 504)
   t.match(JSON.parse(long.body).detail, /deadline of 1000ms/, 'the route total still applies')
 })
+
+t.test('a headers timeout clamped to the total deadline is reported as the total deadline', async t => {
+  // A 2 s sweeper tick makes undici's (clamped) headers timer always fire first.
+  const slow = await upstream(t, { name: 's', fault: { latencyMs: 3000 } })
+  const { url } = await startGateway(t, policyYaml(routeOf('r', [{ name: 's', url: slow.url }], `    timeouts: { total: 300ms }
+`)), { deadlineTickMs: 2000 })
+  const started = Date.now()
+  const res = await call(`${url}/x`)
+  t.equal(res.status, 504)
+  t.match(JSON.parse(res.body).detail, /total deadline of 300ms/)
+  t.ok(Date.now() - started < 1900, 'answered by the clamped headers timer, not the slow sweeper')
+})

@@ -37,6 +37,8 @@ export interface GatewayOptions {
   readonly controlTickMs?: number
   /** 0..1 source for retry jitter. @default Math.random */
   readonly random?: () => number
+  /** How often total-request deadlines are checked. @default 25 */
+  readonly deadlineTickMs?: number
 }
 
 export interface Addresses {
@@ -73,7 +75,7 @@ export class Gateway {
     this.#logger = opts.logger ?? silentLogger
     this.#env = opts.env ?? process.env
     this.#stats = new StatsRegistry(this.#clock, snapshot.statsWindowMs, snapshot.statsResolutionMs)
-    this.#sweeper = new DeadlineSweeper(this.#clock)
+    this.#sweeper = new DeadlineSweeper(this.#clock, opts.deadlineTickMs)
     this.#startedAt = this.#clock.wall()
     this.#events = new EventLog(this.#clock, () => this.#runtime.snapshot.version)
     this.#health = new HealthRegistry(this.#events.add)

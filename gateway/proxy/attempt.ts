@@ -42,6 +42,8 @@ export class Attempt implements Dispatcher.DispatchHandler, InflightAttempt {
   readonly startedAt: number
   readonly upstream: RuntimeUpstream
   readonly #owner: AttemptOwner
+  /** Its response-headers timeout was cut short by the request's total deadline. */
+  deadlineBound = false
   #abort: ((err?: Error) => void) | null = null
   #resume: (() => void) | null = null
   #ticket: BreakerTicket | null = null

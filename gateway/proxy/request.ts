@@ -115,12 +115,14 @@ export class ProxyRequest implements AttemptOwner, Deadline {
     headers.push('host', cfg.preserveHost ? (this.#spec.clientHost === '' ? 'localhost' : this.#spec.clientHost) : u.hostHeader)
     const left = this.deadlineAt === Infinity ? Infinity : Math.max(1, this.deadlineAt - this.#deps.clock.now())
     const t = cfg.timeouts
+    const ownLimit = Math.min(t.responseHeadersMs, t.attemptMs > 0 ? t.attemptMs : Infinity)
+    a.deadlineBound = left < ownLimit
     a.start({
       path: u.basePath === '' ? this.#spec.path : u.basePath + this.#spec.path,
       method: this.#spec.method,
       headers,
       body: this.#spec.body,
-      headersTimeoutMs: Math.min(t.responseHeadersMs, t.attemptMs > 0 ? t.attemptMs : Infinity, left),
+      headersTimeoutMs: Math.min(ownLimit, left),
       bodyIdleMs: t.bodyIdleMs
     })
   }
@@ -208,6 +210,9 @@ export class ProxyRequest implements AttemptOwner, Deadline {
       return
     }
     if (this.#done) return
+    // undici's headers timer and the deadline sweeper race when the first
+    // was clamped to the second: either way it is the total deadline.
+    if (a.deadlineBound && (cause as { code?: unknown } | null)?.code === 'UND_ERR_HEADERS_TIMEOUT') return this.expire()
     if (this.#inflight() > 0) {
       this.#report(a, failure, 'another attempt is still running')
       return
