@@ -35,7 +35,7 @@ t.test('window: quantiles of recorded latencies, in-flight ages, slots forgotten
 
   // 100 requests of 10..1000 ms
   for (let i = 1; i <= 100; i++) {
-    const a = { startedAt: clock.now() - i * 10 }
+    const a = inflight(clock.now() - i * 10)
     s.begin(a)
     s.end(a, OUTCOME_INDEX['2xx'])
   }
@@ -45,13 +45,13 @@ t.test('window: quantiles of recorded latencies, in-flight ages, slots forgotten
   t.ok(Math.abs((v.window.latencyMs?.p99 ?? 0) - 990) <= 15, `p99 ${v.window.latencyMs?.p99}`)
   t.equal(v.window.latencyMs?.max, 1000)
 
-  const stuck = { startedAt: clock.now() }
+  const stuck = inflight(clock.now())
   s.begin(stuck)
   clock.advance(4200)
   t.equal(s.view().inflight, 1)
   t.equal(s.view().oldestInflightMs, 4200, 'age of a request that has not answered yet')
 
-  const aborted = { startedAt: clock.now() }
+  const aborted = inflight(clock.now())
   s.begin(aborted)
   s.end(aborted, OUTCOME_INDEX.aborted, false)
   t.equal(s.view().window.samples, 100, 'an abort is counted but not sampled')
@@ -89,3 +89,8 @@ t.test('signal window works from clock time 0 (regression: negative slot index c
   w.mergeInto(gone, 5000)
   t.equal(gone.totalCount, 0)
 })
+
+/** A stand-in attempt for UpstreamStats.begin/end. */
+function inflight (startedAt: number): { startedAt: number, listPrev: null, listNext: null, listOwner: null } {
+  return { startedAt, listPrev: null, listNext: null, listOwner: null }
+}

@@ -2,6 +2,7 @@
  * What one upstream attempt ended as. The data plane classifies, the health
  * layer counts; later the breaker and shift controller read the counts.
  */
+import type { Linked } from '../core/linked-list.js'
 
 export const OUTCOMES = ['2xx', '3xx', '4xx', '5xx', 'connect', 'timeout', 'reset', 'protocol', 'aborted'] as const
 export type Outcome = typeof OUTCOMES[number]
@@ -17,8 +18,11 @@ export function statusOutcome (status: number): number {
   return 0
 }
 
-/** An upstream attempt that has been sent and has not produced response headers yet. */
-export interface InflightAttempt {
+/**
+ * An upstream attempt that has been sent and has not produced response
+ * headers yet. It carries its own list links (see core/linked-list.ts).
+ */
+export interface InflightAttempt extends Linked {
   /** Clock time (ms) the attempt was dispatched. */
   readonly startedAt: number
 }

@@ -57,7 +57,7 @@ export class SignalWindow {
 }
 
 /** Adds the current age of each in-flight attempt to `into`. */
-export function addInflightAges (into: hdr.Histogram, inflight: Iterable<InflightAttempt>, now: number): void {
+export function addInflightAges (into: hdr.Histogram, inflight: Iterable<Pick<InflightAttempt, 'startedAt'>>, now: number): void {
   for (const a of inflight) into.recordValue(toUs(now - a.startedAt))
 }
 

@@ -8,6 +8,7 @@ import type { Clock } from '../core/clock.js'
 import { SlidingWindow, type WindowView } from './sliding-window.js'
 import { SignalWindow } from './signal-window.js'
 import { OUTCOMES, type InflightAttempt } from './outcome.js'
+import { LinkedList } from '../core/linked-list.js'
 
 export interface UpstreamStatsView {
   readonly route: string
@@ -22,7 +23,8 @@ export interface UpstreamStatsView {
 export class UpstreamStats {
   readonly route: string
   readonly upstream: string
-  readonly inflight = new Set<InflightAttempt>()
+  /** Attempts waiting for headers, oldest first (a list, not a Set: see core/linked-list.ts). */
+  readonly inflight = new LinkedList<InflightAttempt>()
   readonly #totals = new Float64Array(OUTCOMES.length)
   readonly #clock: Clock
   #window: SlidingWindow

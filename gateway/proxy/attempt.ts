@@ -12,6 +12,7 @@
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Clock } from '../core/clock.js'
+import type { Linked, LinkedList } from '../core/linked-list.js'
 import { OUTCOMES, OUTCOME_INDEX, statusOutcome, type InflightAttempt } from '../health/outcome.js'
 import type { BreakerTicket } from '../health/breaker.js'
 import { transportFailure, type AttemptFailure } from '../delivery/failure.js'
@@ -44,6 +45,9 @@ export class Attempt implements Dispatcher.DispatchHandler, InflightAttempt {
   readonly #owner: AttemptOwner
   /** Its response-headers timeout was cut short by the request's total deadline. */
   deadlineBound = false
+  listPrev: Linked | null = null
+  listNext: Linked | null = null
+  listOwner: LinkedList<Linked> | null = null
   #abort: ((err?: Error) => void) | null = null
   #resume: (() => void) | null = null
   #ticket: BreakerTicket | null = null

@@ -4,14 +4,16 @@
  * ample for deadlines measured in hundreds of milliseconds or more.
  */
 import type { Clock } from '../core/clock.js'
+import { LinkedList, type Linked } from '../core/linked-list.js'
 
-export interface Deadline {
+/** A request with a deadline; it carries its own list links (see core/linked-list.ts). */
+export interface Deadline extends Linked {
   readonly deadlineAt: number
   expire (): void
 }
 
 export class DeadlineSweeper {
-  readonly #entries = new Set<Deadline>()
+  readonly #entries = new LinkedList<Deadline>()
   readonly #clock: Clock
   readonly #tickMs: number
   #timer: NodeJS.Timeout | null = null

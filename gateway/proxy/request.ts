@@ -20,6 +20,7 @@ import { statusFailure } from '../delivery/failure.js'
 import { retryDecision, isIdempotent } from '../delivery/retry-policy.js'
 import type { StoredResponse } from '../idempotency/types.js'
 import type { Deadline } from './deadlines.js'
+import type { Linked, LinkedList } from '../core/linked-list.js'
 import type { RuntimeRoute, RuntimeUpstream } from './runtime.js'
 import type { HandlerDeps } from './handler.js'
 import { Attempt, type AttemptOwner } from './attempt.js'
@@ -61,6 +62,9 @@ export interface RequestSpec {
 
 export class ProxyRequest implements AttemptOwner, Deadline {
   deadlineAt = Infinity
+  listPrev: Linked | null = null
+  listNext: Linked | null = null
+  listOwner: LinkedList<Linked> | null = null
   readonly #deps: HandlerDeps
   readonly #res: ServerResponse
   readonly #route: RuntimeRoute
