@@ -31,10 +31,6 @@ export class LinkedList<T extends Linked> {
   /** The item added first (the oldest), or null. */
   get first (): T | null { return this.#head }
 
-  has (item: T): boolean {
-    return item.listOwner === (this as unknown as LinkedList<Linked>)
-  }
-
   /** Appends `item`; no-op when it is already here. Throws when it sits in another list. */
   add (item: T): void {
     const self = this as unknown as LinkedList<Linked>

@@ -84,8 +84,7 @@ export class UpstreamStats {
 
   view (): UpstreamStatsView {
     const now = this.#clock.now()
-    let oldest = now
-    for (const a of this.inflight) if (a.startedAt < oldest) oldest = a.startedAt
+    const oldest = this.inflight.first?.startedAt ?? now
     const total: Record<string, number> = {}
     OUTCOMES.forEach((o, i) => { total[o] = this.#totals[i] as number })
     return {
