@@ -1,15 +1,16 @@
 /**
- * The payment chaos drill, short: 4 s at 50 req/s with seed 4 (a reset burst
- * then a 503 burst on pay-a). Whatever the chaos, no key and no unkeyed
- * request may reach the upstreams twice.
+ * The payment chaos drill, short: 4 s at 50 req/s with seed 50 (a reset burst
+ * on pay-a, then pay-a down for 1.7 s, so requests are refused and retried to
+ * pay-b). Whatever the chaos, no key and no unkeyed request may reach the
+ * upstreams twice.
  */
 import t from 'tap'
 import { runPaymentChaos, reportLines, PolicyRejectedError } from '../scripts/lib/chaos-payments.js'
 
-t.test('payment chaos drill: no duplicate charges under resets, spikes and 503 bursts', async t => {
+t.test('payment chaos drill: no duplicate charges under resets and an outage', async t => {
   let r
   try {
-    r = await runPaymentChaos({ seconds: 4, ratePerSec: 50, seed: 4 })
+    r = await runPaymentChaos({ seconds: 4, ratePerSec: 50, seed: 50 })
   } catch (err) {
     if (err instanceof PolicyRejectedError) return t.fail(err.message)
     throw err
@@ -23,6 +24,9 @@ t.test('payment chaos drill: no duplicate charges under resets, spikes and 503 b
   const breakerOpens = r.gateway.events['breaker.open'] ?? 0
   t.ok(c.sent - c.ok > 0 || retries > 0 || breakerOpens > 0, `chaos was felt (${c.sent - c.ok} non-2xx answers, ${retries} retries, ${breakerOpens} breaker opens)`)
   t.ok((c.servedBy['pay-b'] ?? 0) > 0 || retries > 0, `failed over or retried (pay-b served ${c.servedBy['pay-b'] ?? 0}, gateway retries ${retries})`)
+  t.same(r.episodes.map(e => `${e.targets.join('+')} ${e.kind}`), ['pay-a reset', 'pay-a down'], 'the plan of seed 50')
+  const neverSent = typeof r.gateway.delivery?.neverSent === 'number' ? r.gateway.delivery.neverSent : 0
+  t.ok(neverSent > 0 && retries > 0, `refused while down, so never sent (${neverSent}), and POSTs were retried (${retries})`)
   t.ok(c.byKind.resend.sent + c.byKind.mismatch.sent > 0 && c.unkeyed > 0, 'the plan has client re-sends and unkeyed requests')
   t.equal(r.duplicates.keyedDuplicateKeys, 0, 'no idempotency key received twice by the upstreams')
   t.equal(r.duplicates.unkeyedDuplicates, 0, 'no unkeyed request received twice by the upstreams')

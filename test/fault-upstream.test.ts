@@ -366,6 +366,29 @@ t.test('close() is idempotent and stops listening', async t => {
   await t.rejects(request(`${u.url}/`, { dispatcher }))
 })
 
+t.test('setDown: the port refuses connections, open ones die, then it comes back on the same port', async t => {
+  const u = await start(t, { fault: { latencyMs: 5000 } })
+  const slow = get(`${u.url}/echo`, { method: 'POST', body: 'charge' }).then(() => 'answered', (err: { code?: string }) => err.code ?? 'error')
+  await until(() => u.inflight === 1)
+  await u.setDown(true)
+  t.equal(u.down, true)
+  t.not(await slow, 'answered', `a request in flight when it went down is cut (${await slow})`)
+  t.equal(u.count, 1, 'and was counted as received')
+  t.equal(u.inflight, 0)
+  const refused = await get(`${u.url}/echo`).then(() => 'answered', (err: { code?: string }) => err.code ?? 'error')
+  t.equal(refused, 'ECONNREFUSED', 'a new connection is refused while down')
+  t.equal(u.count, 1, 'a refused request never reaches it')
+  u.set({})
+  await u.setDown(false)
+  t.equal(u.down, false)
+  const back = await get(`${u.url}/echo`)
+  t.equal(back.status, 200, 'serves again on the same port')
+  t.equal(u.count, 2)
+  await u.setDown(true)
+  await u.close()
+  t.equal(u.down, true, 'close() while down resolves')
+})
+
 t.test('demo upstreams start with their baselines and close', async t => {
   const demo = await startDemoUpstreams({
     ports: { 'pay-primary': 0, 'pay-backup': 0, 'product-primary': 0, 'product-backup': 0 },

@@ -4,7 +4,9 @@
  * in this process; an open-loop client sends `POST /pay/charge`, most with a
  * unique Idempotency-Key, some keys sent again by the client (concurrently,
  * later, or with another body), some without a key; a seeded schedule injects
- * resets, latency spikes and 503 bursts. Afterwards every request the
+ * resets, latency spikes, 503 bursts and outages (port closed, connections
+ * destroyed: new requests are refused, so never sent, and may be retried to
+ * the other upstream). Afterwards every request the
  * upstreams RECEIVED is grouped: a key (or an unkeyed request) received more
  * than once is a duplicate charge, and the drill passes only with none.
  *
@@ -111,7 +113,8 @@ export interface ChaosEpisode {
   readonly atMs: number
   readonly durationMs: number
   readonly targets: UpstreamName[]
-  readonly kind: 'reset' | 'latency' | 'errors'
+  /** down: the upstream's port is closed and its connections destroyed (see FaultUpstream.setDown); fault is then {}. */
+  readonly kind: 'reset' | 'latency' | 'errors' | 'down'
   readonly fault: Fault
 }
 
@@ -139,7 +142,7 @@ export function planSends (opts: ChaosOptions): PlannedSend[] {
   return sends.sort((a, b) => a.atMs - b.atMs)
 }
 
-/** Chaos episodes one after another: 0.5–2 s each, 0.3–2 s apart; mostly pay-a, sometimes pay-b or both. */
+/** Chaos episodes one after another: 0.5–2 s each, 0.3–2 s apart; mostly pay-a, sometimes pay-b or both; resets, latency, 503s or the upstream down. */
 export function planChaos (opts: ChaosOptions): ChaosEpisode[] {
   const rand = prng(opts.seed ^ 0x5eed)
   const end = opts.seconds * 1000
@@ -149,11 +152,14 @@ export function planChaos (opts: ChaosOptions): ChaosEpisode[] {
     const w = rand()
     const targets: UpstreamName[] = w < 0.65 ? ['pay-a'] : w < 0.85 ? ['pay-b'] : ['pay-a', 'pay-b']
     const k = rand()
-    const episode: ChaosEpisode = k < 0.4
-      ? { atMs: Math.round(t), durationMs, targets, kind: 'reset', fault: { resetRate: round2(0.3 + rand() * 0.5) } }
-      : k < 0.7
-        ? { atMs: Math.round(t), durationMs, targets, kind: 'latency', fault: { latencyMs: Math.round(2500 + rand() * 1000) } }
-        : { atMs: Math.round(t), durationMs, targets, kind: 'errors', fault: { errorRate: round2(0.5 + rand() * 0.5), errorStatus: 503 } }
+    const at = Math.round(t)
+    const episode: ChaosEpisode = k < 0.3
+      ? { atMs: at, durationMs, targets, kind: 'reset', fault: { resetRate: round2(0.3 + rand() * 0.5) } }
+      : k < 0.55
+        ? { atMs: at, durationMs, targets, kind: 'latency', fault: { latencyMs: Math.round(2500 + rand() * 1000) } }
+        : k < 0.8
+          ? { atMs: at, durationMs, targets, kind: 'errors', fault: { errorRate: round2(0.5 + rand() * 0.5), errorStatus: 503 } }
+          : { atMs: at, durationMs, targets, kind: 'down', fault: {} }
     episodes.push(episode)
     t += durationMs + 300 + rand() * 1700
   }
@@ -269,13 +275,23 @@ async function drive (config: ChaosResult['config'], ups: { a: FaultUpstream, b:
   }
 
   const timers: NodeJS.Timeout[] = []
+  /** setDown calls in progress; a failure to come back up fails the drill. */
+  const switches: Array<Promise<void>> = []
   const at = (ms: number, fn: () => void): void => { timers.push(setTimeout(fn, Math.max(0, t0 + ms - performance.now()))) }
   for (const e of episodes) {
     at(e.atMs, () => {
-      for (const name of e.targets) byName[name].set(e.fault)
-      log(`  t=${secs(since())} chaos  ${e.targets.join('+')} ${e.kind} ${JSON.stringify(e.fault)} for ${secs(e.durationMs)}`)
+      for (const name of e.targets) {
+        if (e.kind === 'down') switches.push(byName[name].setDown(true))
+        else byName[name].set(e.fault)
+      }
+      log(`  t=${secs(since())} chaos  ${e.targets.join('+')} ${e.kind}${e.kind === 'down' ? '' : ` ${JSON.stringify(e.fault)}`} for ${secs(e.durationMs)}`)
     })
-    at(e.atMs + e.durationMs, () => { for (const name of e.targets) byName[name].set({}) })
+    at(e.atMs + e.durationMs, () => {
+      for (const name of e.targets) {
+        if (e.kind === 'down') switches.push(byName[name].setDown(false))
+        else byName[name].set({})
+      }
+    })
   }
   const ticker = setInterval(() => {
     const done = results.length
@@ -301,6 +317,8 @@ async function drive (config: ChaosResult['config'], ups: { a: FaultUpstream, b:
     clearInterval(ticker)
     for (const t of timers) clearTimeout(t)
     for (const u of [ups.a, ups.b]) u.set({})
+    await Promise.all(switches)
+    await Promise.all([ups.a, ups.b].map(async u => await u.setDown(false)))
     await agent.close()
   }
   await events.poll()
@@ -490,7 +508,7 @@ export function reportLines (r: ChaosResult): string[] {
     `  keyed:   ${d.keysReceived} keys received, ${d.keyedDuplicateKeys} received more than once (${d.keyedResentByGateway} more often than the client sent them)`,
     `  unkeyed: ${d.unkeyedReceived} received, ${d.unkeyedDuplicates} received more than once`,
     ...d.examples.slice(0, 5).map(e => `    e.g. ${e.id}: ${e.received.map(x => `${x.upstream}@${Math.round(x.atMs)}ms body ${x.bodySha256}`).join(' | ')}`),
-    `gateway: retries ${num(r.gateway.delivery?.retries)}, hedges ${num(r.gateway.delivery?.hedges)}; events ${hist(r.gateway.events)}`,
+    `gateway: failed attempts never sent ${num(r.gateway.delivery?.neverSent)}, maybe processed ${num(r.gateway.delivery?.maybeProcessed)}; retries ${num(r.gateway.delivery?.retries)}, hedges ${num(r.gateway.delivery?.hedges)}; events ${hist(r.gateway.events)}`,
     ...r.notes.map(n => `note: ${n}`),
     r.verdict.line
   ]

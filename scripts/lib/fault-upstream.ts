@@ -80,6 +80,16 @@ export interface FaultUpstream {
   readonly inflight: number
   /** Clears `received` and `count`. `inflight` is a live gauge and is kept. */
   resetCounts (): void
+  /**
+   * Takes the upstream down like a crashed process, or brings it back on the
+   * same port. Down: the port is closed (new connections are refused, so
+   * nothing sent there can have been processed) and every open connection is
+   * destroyed (requests on them were already received and count as such).
+   * Resolves once the port is closed or listening again.
+   */
+  setDown (down: boolean): Promise<void>
+  /** Whether the upstream is down (see setDown). */
+  readonly down: boolean
   /** Stops listening and destroys every open socket, hung ones included. Idempotent. */
   close (): Promise<void>
 }
@@ -151,6 +161,9 @@ export async function startFaultUpstream (opts: FaultUpstreamOptions = {}): Prom
   let count = 0
   let inflight = 0
   let closing: Promise<void> | undefined
+  let down = false
+  /** The pending setDown, so calls apply in order. */
+  let switching: Promise<void> = Promise.resolve()
   const sockets = new Set<Socket>()
   const timers = new Set<NodeJS.Timeout>()
   /** Settlers of unanswered requests, so close() can zero `inflight` synchronously. */
@@ -393,6 +406,25 @@ export async function startFaultUpstream (opts: FaultUpstreamOptions = {}): Prom
   const port = (server.address() as AddressInfo).port
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
 
+  const switchDown = async (next: boolean): Promise<void> => {
+    if (closing !== undefined || next === down) return
+    down = next
+    if (next) {
+      const closed = new Promise<void>(resolve => server.close(() => resolve()))
+      for (const socket of sockets) socket.destroy()
+      for (const done of [...unanswered]) done()
+      await closed
+      return
+    }
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(port, host, () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+  }
+
   return {
     name,
     url,
@@ -406,16 +438,23 @@ export async function startFaultUpstream (opts: FaultUpstreamOptions = {}): Prom
       received = []
       count = 0
     },
+    get down () { return down },
+    async setDown (next: boolean) {
+      switching = switching.then(async () => await switchDown(next))
+      await switching
+    },
     close () {
-      closing ??= new Promise<void>(resolve => {
+      closing ??= switching.then(async () => await new Promise<void>(resolve => {
         for (const timer of timers) clearTimeout(timer)
         timers.clear()
-        server.close(() => resolve())
+        // Down already closed the port; close() then only has sockets to end.
+        if (down) resolve()
+        else server.close(() => resolve())
         // server.close() only stops accepting; hung and idle keep-alive sockets must go too.
         for (const socket of sockets) socket.destroy()
         // res 'close' only follows a tick later; callers expect inflight 0 once close() resolves.
         for (const done of [...unanswered]) done()
-      })
+      }))
       return closing
     }
   }
