@@ -396,33 +396,31 @@ export async function startFaultUpstream (opts: FaultUpstreamOptions = {}): Prom
     sendJson(res, 200, fault)
   }
 
-  await new Promise<void>((resolve, reject) => {
+  const listen = async (on: number): Promise<void> => await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(opts.port ?? 0, host, () => {
+    server.listen(on, host, () => {
       server.off('error', reject)
       resolve()
     })
   })
+  /** Destroys every open socket, hung ones included, and settles their requests at once. */
+  const dropConnections = (): void => {
+    for (const socket of sockets) socket.destroy()
+    // res 'close' only follows a tick later; callers expect inflight 0 at once.
+    for (const done of [...unanswered]) done()
+  }
+
+  await listen(opts.port ?? 0)
   const port = (server.address() as AddressInfo).port
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
 
   const switchDown = async (next: boolean): Promise<void> => {
     if (closing !== undefined || next === down) return
     down = next
-    if (next) {
-      const closed = new Promise<void>(resolve => server.close(() => resolve()))
-      for (const socket of sockets) socket.destroy()
-      for (const done of [...unanswered]) done()
-      await closed
-      return
-    }
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(port, host, () => {
-        server.off('error', reject)
-        resolve()
-      })
-    })
+    if (!next) return await listen(port)
+    const closed = new Promise<void>(resolve => server.close(() => resolve()))
+    dropConnections()
+    await closed
   }
 
   return {
@@ -440,8 +438,10 @@ export async function startFaultUpstream (opts: FaultUpstreamOptions = {}): Prom
     },
     get down () { return down },
     async setDown (next: boolean) {
-      switching = switching.then(async () => await switchDown(next))
-      await switching
+      // A failed switch (the port taken meanwhile) rejects this call, not the next ones or close().
+      const run = switching.then(async () => await switchDown(next))
+      switching = run.catch(() => {})
+      await run
     },
     close () {
       closing ??= switching.then(async () => await new Promise<void>(resolve => {
@@ -451,9 +451,7 @@ export async function startFaultUpstream (opts: FaultUpstreamOptions = {}): Prom
         if (down) resolve()
         else server.close(() => resolve())
         // server.close() only stops accepting; hung and idle keep-alive sockets must go too.
-        for (const socket of sockets) socket.destroy()
-        // res 'close' only follows a tick later; callers expect inflight 0 once close() resolves.
-        for (const done of [...unanswered]) done()
+        dropConnections()
       }))
       return closing
     }
