@@ -1,7 +1,11 @@
 /**
  * The local services the README quick start routes to: a primary and a backup
  * for payments and for products, each a fault upstream whose behaviour can be
- * changed over HTTP (`POST <url>/_fault`).
+ * changed over HTTP: `GET <url>/_fault` shows the fault in effect, `POST`
+ * replaces it (over the baseline latency, not merged with the previous
+ * fault), `DELETE` heals. The keys and what they do: README, "The demo
+ * services and their fault API". Tests pass `ports` of 0 (any free port) so
+ * they never clash with a running `npm start`.
  *
  * Run directly: `node --import tsx scripts/demo-upstreams.ts`.
  */

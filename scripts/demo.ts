@@ -19,7 +19,7 @@ const secs = (ms: number): string => `${Number((ms / 1000).toFixed(1))}s`
 const pct = (x: number | null | undefined): string => x === null || x === undefined ? '-' : `${Math.round(x * 100)}%`
 const ms = (x: number | null): string => x === null ? '-' : `${Math.round(x)}ms`
 
-out('S1: payment channel latency spike during a sale (../shared/SCENARIOS.md)')
+out('S1: payment channel latency spike during a sale (docs/scenarios.md)')
 out(`  load      ${config.ratePerSec} req/s POST /pay/checkout for ${secs(config.endAtMs)}, open loop: sent on schedule, latency from the intended send time`)
 out(`  t=0s      ${S1_PRIMARY} and pay-backup answer in ${config.baseLatencyMs} ms`)
 out(`  t=${secs(config.spikeAtMs).padEnd(7)} ${S1_PRIMARY} goes ${config.baseLatencyMs} ms → ${config.spikeLatencyMs / 1000} s (a throttled bank interface)`)

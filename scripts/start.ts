@@ -2,7 +2,9 @@
  * `npm start`: the quick start. Starts the local demo services (payment and
  * product, each a primary and a backup) and the gateway on
  * policies/default.yaml in front of them, in one process, so a new user can
- * `curl localhost:8080/pay/checkout` at once. Ctrl-C stops both.
+ * `curl localhost:8080/pay/checkout` at once, and (with `npm run load`
+ * running) inject a fault and watch the gateway heal around it, as the
+ * README walkthrough shows. Ctrl-C stops both.
  *
  * `POLICY=path npm start` uses another policy with the same demo services.
  */
@@ -24,4 +26,9 @@ process.stdout.write(`
 try:  curl -s localhost:8080/pay/checkout -d '{"amount":42}'
       curl -s localhost:8080/products/sku-1
       curl -s localhost:9901/status
+see it heal (README, "Walkthrough"):
+      npm run load                                                    # in another terminal: 25 req/s to /pay/checkout
+      curl -s -X POST 127.0.0.1:9101/_fault -d '{"latencyMs":5000}'   # pay-primary slow → shift.step
+      curl -s localhost:9901/events                                   # what the gateway decided
+      curl -s -X DELETE 127.0.0.1:9101/_fault                         # healed → shift.ramp … shift.restored
 `)

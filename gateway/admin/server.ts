@@ -50,7 +50,7 @@ export async function startAdmin (config: AdminConfig, api: AdminApi): Promise<A
     app.post(`${prefix}/reload`, async (req, reply) => {
       const r = await api.reload()
       if (r.ok) return await reply.send(r)
-      const spec = r.code === ERRORS.POLICY_STATIC_CHANGED.code ? ERRORS.POLICY_STATIC_CHANGED : r.code === ERRORS.POLICY_UNREADABLE.code ? ERRORS.POLICY_UNREADABLE : ERRORS.POLICY_INVALID
+      const spec = policySpec(r.code)
       return await reply.code(spec.status).type('application/problem+json')
         .send({ ...JSON.parse(problemBody(spec, { requestId: req.id, detail: `${r.issues?.length ?? 0} problem(s); the previous policy keeps serving` })), issues: r.issues })
     })
@@ -64,6 +64,12 @@ export async function startAdmin (config: AdminConfig, api: AdminApi): Promise<A
     address: () => addressOf(app, config),
     close: async () => { await app.close() }
   }
+}
+
+/** The ERRORS entry of a rejected reload's GW_ERR_POLICY_* code (POLICY_INVALID if unknown). */
+function policySpec (code: string | undefined): ErrorSpec {
+  const spec = Object.values(ERRORS).find((s: ErrorSpec) => s.code === code)
+  return spec !== undefined && spec.code.startsWith('GW_ERR_POLICY_') ? spec : ERRORS.POLICY_INVALID
 }
 
 async function problem (reply: FastifyReply, spec: ErrorSpec, requestId: string): Promise<FastifyReply> {

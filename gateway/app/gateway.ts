@@ -6,7 +6,7 @@
 import { systemClock, type Clock } from '../core/clock.js'
 import { silentLogger, type Logger } from '../core/logger.js'
 import { loadPolicyFile } from '../policy/load.js'
-import { PolicyError } from '../policy/issues.js'
+import { PolicyError, formatIssue } from '../policy/issues.js'
 import { PolicyWatcher } from '../policy/watcher.js'
 import type { PolicySnapshot } from '../policy/snapshot.js'
 import { StatsRegistry } from '../health/stats-registry.js'
@@ -19,8 +19,10 @@ import { DeliveryRegistry } from '../delivery/route-delivery.js'
 import { MemoryIdempotencyStore } from '../idempotency/memory-store.js'
 import { PoolRegistry } from '../proxy/pools.js'
 import { DeadlineSweeper } from '../proxy/deadlines.js'
+import { UploadGuard } from '../proxy/upload-guard.js'
 import { createRequestHandler, type HandlerDeps } from '../proxy/handler.js'
 import { Listener } from '../proxy/listener.js'
+import { createUpgradeHandler } from '../proxy/upgrade.js'
 import { startAdmin, type AdminServer } from '../admin/server.js'
 import { prepareReload, type Env, type ReloadRecord, type ReloadTrigger } from './reload.js'
 import { buildStatus } from './status.js'
@@ -54,6 +56,7 @@ export class Gateway {
   readonly #pools = new PoolRegistry()
   readonly #stats: StatsRegistry
   readonly #sweeper: DeadlineSweeper
+  readonly #uploads: UploadGuard
   readonly #events: EventLog
   readonly #delivery: DeliveryRegistry
   readonly #random: () => number
@@ -76,6 +79,7 @@ export class Gateway {
     this.#env = opts.env ?? process.env
     this.#stats = new StatsRegistry(this.#clock, snapshot.statsWindowMs, snapshot.statsResolutionMs)
     this.#sweeper = new DeadlineSweeper(this.#clock, opts.deadlineTickMs)
+    this.#uploads = new UploadGuard(this.#clock)
     this.#startedAt = this.#clock.wall()
     this.#events = new EventLog(this.#clock, () => this.#runtime.snapshot.version)
     this.#health = new HealthRegistry(this.#events.add)
@@ -118,6 +122,7 @@ export class Gateway {
     const deps: HandlerDeps = {
       clock: this.#clock,
       sweeper: this.#sweeper,
+      uploads: this.#uploads,
       current: () => this.#runtime,
       random: this.#random,
       onAttemptFailed: info => {
@@ -128,7 +133,7 @@ export class Gateway {
       onInternalError: (err, requestId) => this.#logger.error({ requestId, err }, 'internal error')
     }
     for (const cfg of this.#runtime.snapshot.listeners) {
-      const listener = new Listener(cfg, createRequestHandler(deps, cfg))
+      const listener = new Listener(cfg, createRequestHandler(deps, cfg), createUpgradeHandler(deps, cfg))
       this.#listeners.push(listener)
       await listener.listen()
     }
@@ -163,7 +168,8 @@ export class Gateway {
   }
 
   status (): object {
-    return buildStatus(this.#runtime, this.#lastReload, this.#startedAt, this.#clock, name => this.#control.shiftView(name), key => this.#prober.state(key))
+    const listeners = this.#listeners.map(l => ({ name: l.config.name, inflight: l.inflight, connections: l.connections }))
+    return { ...buildStatus(this.#runtime, this.#lastReload, this.#startedAt, this.#clock, name => this.#control.shiftView(name), key => this.#prober.state(key)), listeners }
   }
 
   /** Re-reads the policy file; the running policy stays unless the new one is valid. */
@@ -183,6 +189,15 @@ export class Gateway {
     } else if (prepared.kind === 'rejected') {
       record = { at, trigger, ok: false, changed: false, version: null, code: prepared.code, issues: prepared.issues }
       this.#logger.error({ trigger, code: prepared.code, issues: prepared.issues }, 'policy reload rejected; the previous policy keeps serving')
+      const first = prepared.issues[0]
+      this.#events.add({
+        kind: 'policy.rejected',
+        route: '*',
+        before: current.version,
+        after: prepared.code,
+        enforced: true,
+        detail: `${prepared.code} (${trigger}): ${prepared.issues.length} problem(s)${first === undefined ? '' : `, first: ${formatIssue(first)}`}; version ${current.version} keeps serving`
+      })
     } else {
       const s = prepared.snapshot
       this.#stats.configure(s.statsWindowMs, s.statsResolutionMs)
@@ -223,6 +238,7 @@ export class Gateway {
     await this.#delivery.close()
     this.#stats.close()
     this.#sweeper.close()
+    this.#uploads.close()
     await this.#pools.destroy()
   }
 }

@@ -26,7 +26,15 @@ export type Env = Readonly<Record<string, string | undefined>>
 /** Loads `file` and decides whether it may replace `current`. */
 export async function prepareReload (file: string, current: PolicySnapshot, env: Env):
 Promise<{ kind: 'unchanged' } | { kind: 'ok', snapshot: PolicySnapshot } | { kind: 'rejected', code: string, issues: PolicyIssue[] }> {
-  const loaded = await loadPolicyFile(file, env)
+  let loaded: Awaited<ReturnType<typeof loadPolicyFile>>
+  try {
+    loaded = await loadPolicyFile(file, env)
+  } catch (err) {
+    // loadPolicyFile never throws; should it, the reload is still rejected
+    // (logged, an event, 422) rather than a 500 with nothing logged.
+    const name = err instanceof Error ? err.name : typeof err
+    return { kind: 'rejected', code: 'GW_ERR_POLICY_INVALID', issues: [{ file, path: '', line: 0, column: 0, message: `the policy could not be loaded (unexpected ${name}); this is a gateway bug, please report it` }] }
+  }
   if (!loaded.ok) return { kind: 'rejected', code: loaded.code, issues: loaded.issues }
   const next = loaded.snapshot
   if (next.hash === current.hash) return { kind: 'unchanged' }

@@ -56,6 +56,7 @@ export function buildStatus (rt: Runtime, lastReload: ReloadRecord | null, start
         timeoutsMs: c.timeouts,
         shift: c.shift === null ? null : { applied: r.backupShare, ...shiftView(c.name) },
         delivery: { ...r.delivery.counters, hedgeDelayMs: c.hedge === null ? null : r.delivery.hedgeDelayMs },
+        websocket: { enabled: c.websocket.enabled, idleTimeoutMs: c.websocket.idleTimeoutMs, ...r.delivery.upgrades },
         upstreams: r.upstreams.map(u => {
           const v = u.stats.view()
           return {

@@ -18,6 +18,23 @@ const USAGE = `usage:
   gateway check FILE [FILE…]   validate policy files; lists every mistake, exit 1 if any
   gateway --version | --help`
 
+const RUN_USAGE = `usage: gateway run --policy FILE [--no-watch]
+
+Starts the listeners and the admin API with the policy in FILE.
+  -p, --policy FILE   the policy file (YAML or JSON); also --policy=FILE
+  --no-watch          do not watch FILE; reload only on SIGHUP and POST /reload
+  -h, --help          print this help
+An invalid policy: exit 1 with every mistake listed. SIGTERM/SIGINT drain
+in-flight requests and exit 0; a second signal exits at once.`
+
+const CHECK_USAGE = `usage: gateway check FILE [FILE…]
+
+Validates policy files without starting anything. Lists every mistake of
+every file (file:line:col path: message), exit 1 if any, 0 if all are valid.
+  -h, --help          print this help`
+
+const wantsHelp = (args: readonly string[]): boolean => args.includes('--help') || args.includes('-h')
+
 type Out = { write: (s: string) => unknown }
 
 /** Returns an exit code, or null when the command keeps running (run). */
@@ -40,6 +57,15 @@ export async function runCli (args: readonly string[], out: Out = process.stdout
 }
 
 async function check (files: readonly string[], out: Out, err: Out): Promise<number> {
+  if (wantsHelp(files)) {
+    out.write(CHECK_USAGE + '\n')
+    return 0
+  }
+  const option = files.find(f => f.startsWith('-') && f !== '-')
+  if (option !== undefined) {
+    err.write(`gateway check: unknown option ${option} (to check a file named so, write ./${option})\n${CHECK_USAGE}\n`)
+    return 2
+  }
   if (files.length === 0) {
     err.write(`gateway check: name at least one policy file\n${USAGE}\n`)
     return 2
@@ -68,6 +94,10 @@ function policyArg (args: readonly string[]): string | null {
 }
 
 async function run (args: readonly string[], out: Out, err: Out): Promise<number | null> {
+  if (wantsHelp(args)) {
+    out.write(RUN_USAGE + '\n')
+    return 0
+  }
   const file = policyArg(args)
   if (file === null) {
     err.write(`gateway run: --policy FILE is required\n${USAGE}\n`)
@@ -122,6 +152,21 @@ async function run (args: readonly string[], out: Out, err: Out): Promise<number
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
   return null
+}
+
+const PATH_RE = /(?:file:\/\/)?\/(?:[\w.@+-]+\/)+[\w.@+-]*/g
+
+/**
+ * The last-resort message for an exception that escaped a command (main.ts):
+ * a code, the error's name and first line, with file paths cut out; never a
+ * stack, unless GATEWAY_LOG_LEVEL=debug asks for one.
+ */
+export function describeFatal (err: unknown, debug = process.env.GATEWAY_LOG_LEVEL === 'debug'): string {
+  const e = err instanceof Error ? err : null
+  const first = (e?.message ?? String(err)).split('\n')[0] ?? ''
+  const stack = debug && e?.stack !== undefined ? `${e.stack}\n` : ''
+  return `gateway: unexpected error [GW_ERR_INTERNAL]: ${e?.name ?? 'Error'}: ${first.replace(PATH_RE, '…')}\n` +
+    'This is a gateway bug; please report it (GATEWAY_LOG_LEVEL=debug prints the stack).\n' + stack
 }
 
 function hostForUrl (host: string): string {

@@ -10,6 +10,14 @@ const DURATION_RE = new RegExp(DURATION_PATTERN)
 const PERCENT_RE = new RegExp(PERCENT_PATTERN)
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
 
+/**
+ * Longest duration a policy may give (24h). Node timers take at most
+ * 2^31 - 1 ms (about 24.8 days) and silently fire after 1 ms above that, so
+ * the limit must stay below it; nothing in a policy needs more than a day.
+ */
+export const MAX_DURATION = '24h'
+export const MAX_DURATION_MS = 24 * 3_600_000
+
 /** `"250ms"` → 250, `"1.5s"` → 1500. Throws on anything else. */
 export function parseDuration (text: string): number {
   const m = DURATION_RE.exec(text)
@@ -21,6 +29,10 @@ export function parseDuration (text: string): number {
 export const SIZE_PATTERN = '^[0-9]+(b|kb|mb)$'
 const SIZE_RE = new RegExp(SIZE_PATTERN)
 const SIZE_UNIT: Record<string, number> = { b: 1, kb: 1024, mb: 1024 * 1024 }
+
+/** Largest size a policy may give: 1 GiB (`1024mb`). */
+export const MAX_SIZE = '1024mb'
+export const MAX_SIZE_BYTES = 1024 * 1024 * 1024
 
 /** `"64kb"` → 65536. Throws on anything else. */
 export function parseSize (text: string): number {
@@ -35,4 +47,15 @@ export function parsePercent (text: string): number {
   const value = Number.parseFloat(text) / 100
   if (value > 1) throw new RangeError(`percentage above 100%: ${text}`)
   return value
+}
+
+/**
+ * True when `text` is a duration (or size) above `max`, a duration (or size)
+ * itself; false when it is within it or not of the same kind (the pattern
+ * check reports that). Values too big for a number count as above.
+ */
+export function exceedsMax (text: string, max: string): boolean {
+  if (DURATION_RE.test(max)) return DURATION_RE.test(text) && !(parseDuration(text) <= parseDuration(max))
+  if (SIZE_RE.test(max)) return SIZE_RE.test(text) && !(parseSize(text) <= parseSize(max))
+  return false
 }

@@ -28,8 +28,23 @@ export interface DeliveryCounters {
 
 const zero = (): DeliveryCounters => ({ requests: 0, retries: 0, budgetDenied: 0, unsafeNotRetried: 0, hedges: 0, hedgeWins: 0, neverSent: 0, maybeProcessed: 0, replays: 0, waited: 0, conflicts: 0, mismatches: 0, tooLarge: 0 })
 
+/** WebSocket tunnels of the route (proxy/upgrade.ts), shown in /status. */
+export interface UpgradeCounters {
+  /** Tunnels open now. */
+  active: number
+  /** Handshakes the upstream accepted (101), all time. */
+  upgraded: number
+  /** Handshakes the upstream answered without switching (its status passed back). */
+  refused: number
+  /** Handshakes that got no answer: no available upstream, connect failure, timeout, reset. */
+  failed: number
+  /** Tunnels closed by websocket.idleTimeout. */
+  idleClosed: number
+}
+
 export class RouteDelivery {
   readonly counters: DeliveryCounters = zero()
+  readonly upgrades: UpgradeCounters = { active: 0, upgraded: 0, refused: 0, failed: 0, idleClosed: 0 }
   budget: RetryBudget | null = null
   store: IdempotencyStore | null = null
   /** Hedge delay from the observed latency (control loop); 0 = not known yet. */

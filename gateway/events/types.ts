@@ -9,7 +9,7 @@ export type EventKind =
   | 'outlier.eject' | 'outlier.return'
   | 'probe.flip'
   | 'attempt.failed'
-  | 'policy.reload'
+  | 'policy.reload' | 'policy.rejected'
 
 /** What a decision-maker emits; the event log adds seq, times and the policy version. */
 export interface EventDraft {

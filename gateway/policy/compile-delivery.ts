@@ -3,7 +3,7 @@
  * and checks what the schema cannot (hedging only makes sense with a second
  * upstream; backoff max not below base).
  */
-import { parseDuration } from '../core/units.js'
+import { parseDuration, MAX_DURATION, MAX_DURATION_MS } from '../core/units.js'
 import { pct, size, type DurationFn } from './compile-kit.js'
 import type { RouteDoc } from './schema.js'
 import type { PolicySource } from './source.js'
@@ -52,6 +52,10 @@ export function compileDelivery (r: RouteDoc, index: number, source: PolicySourc
     let fixed = 0
     if (quantile === null && typeof d === 'string') {
       try { fixed = parseDuration(d) } catch { fixed = 0 }
+      if (!(fixed <= MAX_DURATION_MS)) {
+        issues.push(source.issue(at('hedge', 'delay'), `${JSON.stringify(d)} is too long: a duration may be at most ${MAX_DURATION} (${MAX_DURATION_MS} ms); write a shorter one, e.g. 50ms`))
+        fixed = 0
+      }
     }
     hedge = { quantile, fixedDelayMs: fixed, minDelayMs: duration(r.hedge.minDelay, at('hedge', 'minDelay'), 10) }
     if (r.upstreams.length < 2) issues.push(source.issue(at('hedge'), 'hedging needs a second upstream to send the hedge to'))

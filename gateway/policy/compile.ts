@@ -5,12 +5,15 @@
  * the file identity are passed in.
  */
 import { createHash } from 'node:crypto'
-import { parseDuration, DURATION_PATTERN } from '../core/units.js'
+import { parseDuration, DURATION_PATTERN, MAX_DURATION, MAX_DURATION_MS } from '../core/units.js'
 import type { PolicyDoc, RouteDoc, TimeoutsDoc } from './schema.js'
 import type { PolicySource } from './source.js'
 import type { PolicyIssue } from './issues.js'
 import { compileResilience } from './compile-resilience.js'
 import { compileDelivery } from './compile-delivery.js'
+import { checkUpstreamUrl } from './upstream-url.js'
+import { compileUpgrade } from './compile-upgrade.js'
+import { compileListener, compileRouteLimits } from './compile-edge.js'
 import { DEFAULT_TIMEOUTS, type PolicySnapshot, type RouteConfig, type TimeoutsConfig, type UpstreamConfig } from './snapshot.js'
 
 const DURATION_RE = new RegExp(DURATION_PATTERN)
@@ -27,15 +30,16 @@ export function compilePolicy (doc: PolicyDoc, source: PolicySource, env: Env): 
     if (typeof text !== 'string' || !DURATION_RE.test(text)) return fallback
     const ms = parseDuration(text)
     if (ms <= 0) issues.push(source.issue(path, `${text} is too short: a duration here must be more than 0`))
+    if (!(ms <= MAX_DURATION_MS)) {
+      // The schema's x-max reports it too (same path, so listed once); the
+      // fallback keeps absurd numbers out of the cross-field checks.
+      issues.push(source.issue(path, `${JSON.stringify(text)} is too long: a duration may be at most ${MAX_DURATION} (${MAX_DURATION_MS} ms); write a shorter one, e.g. 30s or 1h`))
+      return fallback
+    }
     return ms
   }
 
-  const listeners = doc.listeners.map((l, i) => ({
-    name: l.name ?? `listener-${i}`,
-    host: l.host ?? '0.0.0.0',
-    port: l.port,
-    trustForwarded: l.trustForwarded ?? false
-  }))
+  const listeners = doc.listeners.map((l, i) => compileListener(l, i, duration))
   checkUnique(listeners.map(l => l.name), i => ['listeners', i, 'name'], 'listener name', source, issues)
   const ports = listeners.map(l => l.port)
   if (doc.admin !== undefined) ports.push(doc.admin.port)
@@ -101,7 +105,7 @@ function compileRoute (r: RouteDoc, index: number, base: TimeoutsConfig, source:
     if (u.role !== undefined && u.priority !== undefined) {
       issues.push(source.issue(['routes', index, 'upstreams', j, 'priority'], 'set either role or priority, not both (role: primary = priority 0, backup = priority 1)', true))
     }
-    const url = safeUrl(u.url)
+    const url = upstreamUrl(u.url, ['routes', index, 'upstreams', j, 'url'], source, issues)
     return {
       name: u.name,
       key: `${r.name}/${u.name}`,
@@ -124,20 +128,23 @@ function compileRoute (r: RouteDoc, index: number, base: TimeoutsConfig, source:
     stripPrefix: r.stripPrefix ?? false,
     preserveHost: r.preserveHost ?? true,
     timeouts: resolveTimeouts(r.timeouts, ['routes', index, 'timeouts'], base, duration),
+    ...compileRouteLimits(r),
     ...compileResilience(r, index, source, issues, duration),
     ...compileDelivery(r, index, source, issues, duration),
+    ...compileUpgrade(r, index, source, issues, duration),
     upstreams: upstreams.map((u, order) => ({ u, order }))
       .sort((a, b) => a.u.priority - b.u.priority || a.order - b.order)
       .map(x => x.u)
   }
 }
 
-function safeUrl (text: string): URL {
-  try {
-    return new URL(text)
-  } catch {
-    return new URL('http://invalid.invalid') // the schema has reported it
-  }
+/** The parsed URL, or a placeholder after reporting what is wrong with it. */
+function upstreamUrl (text: unknown, path: Path, source: PolicySource, issues: PolicyIssue[]): URL {
+  // Not a string: the schema has reported it.
+  const checked = typeof text === 'string' ? checkUpstreamUrl(text) : null
+  if (checked?.ok === true) return checked.url
+  if (checked !== null) issues.push(source.issue(path, checked.message))
+  return new URL('http://invalid.invalid')
 }
 
 function checkUnique (names: readonly string[], pathOf: (i: number) => Path, what: string, source: PolicySource, issues: PolicyIssue[]): void {

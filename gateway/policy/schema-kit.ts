@@ -1,9 +1,10 @@
 /**
  * Building blocks of the policy schema: strict objects (unknown keys
- * rejected), durations and percentages in human units, names.
+ * rejected), durations, sizes and percentages in human units, names.
+ * `x-max` is our own keyword (validate.ts): the largest duration or size.
  */
 import { Type, type ObjectOptions, type TProperties } from '@sinclair/typebox'
-import { DURATION_PATTERN, PERCENT_PATTERN, SIZE_PATTERN } from '../core/units.js'
+import { DURATION_PATTERN, PERCENT_PATTERN, SIZE_PATTERN, MAX_DURATION, MAX_SIZE } from '../core/units.js'
 
 export const strict = <T extends TProperties>(props: T, options: ObjectOptions = {}) =>
   Type.Object(props, { additionalProperties: false, ...options })
@@ -11,7 +12,8 @@ export const strict = <T extends TProperties>(props: T, options: ObjectOptions =
 export const Duration = (description: string, dflt?: string) =>
   Type.String({
     pattern: DURATION_PATTERN,
-    description: dflt === undefined ? `${description} Must be more than 0.` : `${description} Must be more than 0. @default ${dflt}`,
+    'x-max': MAX_DURATION,
+    description: `${description} Must be more than 0 and at most ${MAX_DURATION}.${dflt === undefined ? '' : ` @default ${dflt}`}`,
     'x-hint': 'write a duration with a unit, e.g. 250ms, 5s, 1m'
   })
 
@@ -35,6 +37,7 @@ export const Count = (description: string, minimum: number, maximum: number) =>
 export const Size = (description: string, dflt?: string) =>
   Type.String({
     pattern: SIZE_PATTERN,
-    description: dflt === undefined ? description : `${description} @default ${dflt}`,
+    'x-max': MAX_SIZE,
+    description: `${description} At most ${MAX_SIZE}.${dflt === undefined ? '' : ` @default ${dflt}`}`,
     'x-hint': 'write a size with a unit, e.g. 512b, 64kb, 1mb'
   })

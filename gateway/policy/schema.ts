@@ -12,6 +12,8 @@ import { Type, type Static } from '@sinclair/typebox'
 import { strict, Duration, Name } from './schema-kit.js'
 import { BreakerSchema, FailoverSchema, ShiftSchema, OutlierSchema, HealthCheckSchema } from './schema-resilience.js'
 import { RetrySchema, IdempotencySchema, HedgeSchema } from './schema-delivery.js'
+import { WebSocketSchema } from './schema-upgrade.js'
+import { PathsSchema, ListenerTimeoutsSchema, ListenerLimitsSchema, RouteLimitsSchema } from './schema-edge.js'
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535, description: 'TCP port (0 = any free port).' })
 
@@ -21,7 +23,10 @@ export const ListenerSchema = strict({
     description: 'Keep X-Forwarded-For/Forwarded chains sent by clients and append to them (only behind a trusted load balancer). When false they are replaced, so clients cannot spoof their address. @default false'
   })),
   host: Type.Optional(Type.String({ minLength: 1, description: 'Address to bind. @default 0.0.0.0' })),
-  port: Port
+  port: Port,
+  paths: Type.Optional(PathsSchema),
+  timeouts: Type.Optional(ListenerTimeoutsSchema),
+  limits: Type.Optional(ListenerLimitsSchema)
 })
 
 export const AdminSchema = strict({
@@ -87,6 +92,7 @@ export const RouteSchema = strict({
   stripPrefix: Type.Optional(Type.Boolean({ description: 'Remove match.pathPrefix from the path before forwarding. @default false' })),
   preserveHost: Type.Optional(Type.Boolean({ description: 'Forward the client Host header (true) or the upstream URL host (false). X-Forwarded-Host always carries the original. @default true' })),
   timeouts: Type.Optional(TimeoutsSchema),
+  limits: Type.Optional(RouteLimitsSchema),
   upstreams: Type.Array(UpstreamSchema, { minItems: 1, description: 'The pool: named upstreams (names unique within the route) with weight and role or priority (not both).' }),
   breaker: Type.Optional(BreakerSchema),
   failover: Type.Optional(FailoverSchema),
@@ -95,7 +101,8 @@ export const RouteSchema = strict({
   healthCheck: Type.Optional(HealthCheckSchema),
   retry: Type.Optional(RetrySchema),
   idempotency: Type.Optional(IdempotencySchema),
-  hedge: Type.Optional(HedgeSchema)
+  hedge: Type.Optional(HedgeSchema),
+  websocket: Type.Optional(WebSocketSchema)
 })
 
 export const PolicySchema = strict({
@@ -121,6 +128,7 @@ export const PolicySchema = strict({
 
 export type PolicyDoc = Static<typeof PolicySchema>
 export type RouteDoc = Static<typeof RouteSchema>
+export type ListenerDoc = Static<typeof ListenerSchema>
 export type UpstreamDoc = Static<typeof UpstreamSchema>
 export type TimeoutsDoc = Static<typeof TimeoutsSchema>
 export type BreakerDoc = Static<typeof BreakerSchema>

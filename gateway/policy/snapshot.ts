@@ -132,6 +132,8 @@ export interface RouteConfig {
   readonly stripPrefix: boolean
   readonly preserveHost: boolean
   readonly timeouts: TimeoutsConfig
+  /** Largest request body in bytes (413 above). */
+  readonly maxBodyBytes: number
   /** Sorted by priority, then file order. */
   readonly upstreams: readonly UpstreamConfig[]
   readonly breaker: BreakerConfig | null
@@ -142,6 +144,8 @@ export interface RouteConfig {
   readonly retry: RetryConfig | null
   readonly idempotency: IdempotencyConfig | null
   readonly hedge: HedgeConfig | null
+  /** WebSocket tunnels (compile-upgrade.ts); enabled by default. */
+  readonly websocket: { readonly enabled: boolean, readonly idleTimeoutMs: number }
 }
 
 export interface ListenerConfig {
@@ -149,6 +153,29 @@ export interface ListenerConfig {
   readonly host: string
   readonly port: number
   readonly trustForwarded: boolean
+  readonly paths: PathsConfig
+  readonly timeouts: ListenerTimeoutsConfig
+  readonly limits: ListenerLimitsConfig
+}
+
+export interface PathsConfig {
+  readonly slashes: 'keep' | 'merge' | 'reject'
+  readonly escapedSlashes: 'keep' | 'reject' | 'decode'
+}
+
+export interface ListenerTimeoutsConfig {
+  readonly requestHeadersMs: number
+  readonly requestBodyMs: number
+  readonly bodyIdleMs: number
+  readonly keepAliveMs: number
+}
+
+export interface ListenerLimitsConfig {
+  readonly maxConnections: number
+  readonly maxHeaderCount: number
+  readonly maxHeaderBytes: number
+  /** Bytes per second of body that buy one more second of requestBody time. */
+  readonly minBodyRate: number
 }
 
 export interface AdminConfig {

@@ -4,6 +4,7 @@
  */
 import { LineCounter, parseDocument, isMap, isPair, isScalar, type Document, type Node } from 'yaml'
 import { type PolicyIssue, formatPath } from './issues.js'
+import { checkAliases, MAX_ALIAS_EXPANSION } from './aliases.js'
 
 export interface PolicySource {
   readonly file: string
@@ -14,9 +15,11 @@ export interface PolicySource {
   issue (path: ReadonlyArray<string | number>, message: string, preferKey?: boolean): PolicyIssue
 }
 
+export type ParseCode = 'GW_ERR_POLICY_INVALID' | 'GW_ERR_POLICY_ALIASES'
+
 export type ParseResult =
   | { ok: true, source: PolicySource }
-  | { ok: false, issues: PolicyIssue[] }
+  | { ok: false, code: ParseCode, issues: PolicyIssue[] }
 
 export function parsePolicyText (file: string, text: string): ParseResult {
   const lineCounter = new LineCounter()
@@ -24,13 +27,30 @@ export function parsePolicyText (file: string, text: string): ParseResult {
   if (doc.errors.length > 0) {
     return {
       ok: false,
+      code: 'GW_ERR_POLICY_INVALID',
       issues: doc.errors.map(e => {
         const pos = lineCounter.linePos(e.pos[0])
         return { file, path: '', line: pos.line, column: pos.col, message: `YAML syntax: ${firstLine(e.message)}` }
       })
     }
   }
-  const data: unknown = doc.toJS({ maxAliasCount: 50 })
+  const aliasProblem = checkAliases(doc)
+  if (aliasProblem !== null) {
+    const pos = lineCounter.linePos(aliasProblem.offset)
+    return { ok: false, code: 'GW_ERR_POLICY_ALIASES', issues: [{ file, path: '', line: pos.line, column: pos.col, message: aliasProblem.message }] }
+  }
+  let data: unknown
+  try {
+    data = doc.toJS({ maxAliasCount: MAX_ALIAS_EXPANSION })
+  } catch (err) {
+    // Backstop: checkAliases should have caught every alias problem first.
+    const aliases = err instanceof ReferenceError
+    return {
+      ok: false,
+      code: aliases ? 'GW_ERR_POLICY_ALIASES' : 'GW_ERR_POLICY_INVALID',
+      issues: [{ file, path: '', line: 1, column: 1, message: `the YAML cannot be turned into data: ${firstLine(String((err as Error)?.message ?? err))}` }]
+    }
+  }
   const locate = (path: ReadonlyArray<string | number>, preferKey = false) => {
     const offset = offsetOf(doc, path, preferKey)
     const pos = lineCounter.linePos(offset)

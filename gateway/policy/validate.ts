@@ -7,9 +7,13 @@ import { Ajv, type ErrorObject } from 'ajv'
 import { PolicySchema, type PolicyDoc } from './schema.js'
 import type { PolicySource } from './source.js'
 import type { PolicyIssue } from './issues.js'
+import { DURATION_PATTERN, MAX_DURATION_MS, exceedsMax } from '../core/units.js'
 
 const ajv = new Ajv({ allErrors: true, verbose: true, strict: true })
 ajv.addKeyword({ keyword: 'x-hint', schemaType: 'string' })
+// Largest duration or size (schema-kit.ts): huge values would overflow Node timers or budgets.
+ajv.addKeyword({ keyword: 'x-max', type: 'string', schemaType: 'string', validate: (max: string, data: string) => !exceedsMax(data, max) })
+const DURATION_RE = new RegExp(DURATION_PATTERN)
 const validateFn = ajv.compile<PolicyDoc>(PolicySchema)
 
 export function validatePolicy (source: PolicySource): { ok: true, doc: PolicyDoc } | { ok: false, issues: PolicyIssue[] } {
@@ -49,6 +53,12 @@ function toIssue (source: PolicySource, err: ErrorObject): PolicyIssue {
       return source.issue(path, `${JSON.stringify(err.data)} is not valid${hintText === '' ? ` (must match ${String(err.params.pattern)})` : hintText}`)
     case 'enum':
       return source.issue(path, `${JSON.stringify(err.data)} is not one of ${(err.params.allowedValues as unknown[]).map(v => JSON.stringify(v)).join(', ')}`)
+    case 'x-max': {
+      const max = String(err.schema)
+      return DURATION_RE.test(max)
+        ? source.issue(path, `${JSON.stringify(err.data)} is too long: a duration may be at most ${max} (${MAX_DURATION_MS} ms); write a shorter one, e.g. 30s or 1h`)
+        : source.issue(path, `${JSON.stringify(err.data)} is too large: a size may be at most ${max} (1 GiB); write a smaller one, e.g. 64kb or 10mb`)
+    }
     case 'minItems':
       return source.issue(path, `must have at least ${String(err.params.limit)} entr${err.params.limit === 1 ? 'y' : 'ies'}`)
     case 'type':

@@ -105,6 +105,9 @@ export class Attempt implements Dispatcher.DispatchHandler, InflightAttempt {
 
   onHeaders (statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (this.#discarded) return false
+    // An interim answer (interim.ts drops them at the socket; this is the
+    // backstop): the final response is still to come.
+    if (statusCode < 200) return true
     this.#record(statusOutcome(statusCode), true, statusCode)
     this.#resume = resume
     if (this.#owner.onAttemptHeaders(this, statusCode, rawHeaders, statusText)) return true

@@ -14,13 +14,17 @@ import type { AttemptFailure } from '../delivery/failure.js'
 import { isIdempotent } from '../delivery/retry-policy.js'
 import { effectiveTotalMs, parseClientDeadline } from '../delivery/client-deadline.js'
 import type { DeadlineSweeper } from './deadlines.js'
-import type { Runtime, RuntimeRoute } from './runtime.js'
+import type { Runtime, RuntimeRoute, RuntimeUpstream } from './runtime.js'
 import { addForwardingHeaders, scanRequestHeaders, type ScannedRequest } from './headers.js'
 import { routeMatches } from './router.js'
 import { sendProblem } from './problem.js'
 import { ProxyRequest, type RequestSpec } from './request.js'
 import { readBody } from './body.js'
 import { runKeyed, validKey } from './idempotent.js'
+import { admitRequest } from './admit.js'
+import { sendContinue } from './continue.js'
+import { acceptBody, ClientFault } from './upload.js'
+import { bodyLimits, type BodyLimits, type UploadGuard } from './upload-guard.js'
 
 export interface AttemptFailedInfo {
   readonly route: string
@@ -36,6 +40,8 @@ export interface AttemptFailedInfo {
 export interface HandlerDeps {
   readonly clock: Clock
   readonly sweeper: DeadlineSweeper
+  /** Watches request bodies for slow clients (one for the gateway). */
+  readonly uploads: UploadGuard
   /** 0..1; injected so tests can fix the retry jitter. */
   readonly random: () => number
   /** The runtime to use for a request that starts now. */
@@ -48,33 +54,50 @@ export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void
 
 export function createRequestHandler (deps: HandlerDeps, listener: ListenerConfig): RequestHandler {
   const proto = 'http'
+  const limits = bodyLimits(listener)
   return function handle (req, res) {
     const scan = scanRequestHeaders(req.rawHeaders, listener.trustForwarded)
     try {
-      const rt = deps.current()
-      const method = req.method ?? 'GET'
-      const target = originForm(req.url ?? '/')
-      if (target === null) {
-        sendProblem(res, ERRORS.BAD_REQUEST, { requestId: scan.requestId, detail: 'the request target must be a path like /orders/1' })
+      const adm = admitRequest(req, listener, scan)
+      if ('reject' in adm) {
+        res.shouldKeepAlive = false
+        sendProblem(res, adm.reject, { requestId: scan.requestId, detail: adm.detail })
         return
       }
-      const route = findRoute(rt.routes, method, target, scan.host, req.rawHeaders)
+      const rt = deps.current()
+      const method = req.method ?? 'GET'
+      const target = adm.target
+      const route = findRoute(rt.routes, method, target, adm.host, req.rawHeaders)
       if (route === null) {
+        if (scan.hasBody) res.shouldKeepAlive = false // its body is not read
         sendProblem(res, ERRORS.ROUTE_NOT_FOUND, { requestId: scan.requestId, detail: `no route matches ${method} ${pathOnly(target)}` })
         return
       }
       const cfg = route.config
-      const path = cfg.stripPrefix ? stripPrefix(target, cfg.pathPrefix) : target
-      const headers = addForwardingHeaders(scan, req.socket.remoteAddress ?? '', proto)
-      const totalMs = effectiveTotalMs(cfg.timeouts.totalMs, scan.xRequestTimeout === null && scan.grpcTimeout === null ? null : parseClientDeadline(scan.xRequestTimeout, scan.grpcTimeout))
-      const spec: Mutable<RequestSpec> = { method, path, headers, body: null, requestId: scan.requestId, clientHost: scan.host, totalMs, captureBytes: 0, keyedAndDeduped: false, outliveClient: false, onComplete: null }
-      if (cfg.idempotency === null && (cfg.retry === null || !scan.hasBody)) {
-        // The common path: nothing to keep, stream the body once.
-        spec.body = scan.hasBody ? req : null
-        forward(deps, res, route, spec)
+      if (scan.contentLength !== null && scan.contentLength > cfg.maxBodyBytes) {
+        // Refused before a byte of the body is read or anything is sent upstream.
+        route.delivery.counters.tooLarge++
+        res.shouldKeepAlive = false
+        sendProblem(res, ERRORS.BODY_TOO_LARGE, { requestId: scan.requestId, route: cfg.name, detail: `the request body of ${scan.contentLength} bytes is larger than the route's maxBodySize of ${cfg.maxBodyBytes} bytes` })
         return
       }
-      prepared(deps, req, res, route, spec, scan, target).catch(err => {
+      const path = cfg.stripPrefix ? stripPrefix(target, cfg.pathPrefix) : target
+      const headers = addForwardingHeaders(scan, req.socket.remoteAddress ?? '', proto, adm.host)
+      const totalMs = effectiveTotalMs(cfg.timeouts.totalMs, scan.xRequestTimeout === null && scan.grpcTimeout === null ? null : parseClientDeadline(scan.xRequestTimeout, scan.grpcTimeout))
+      const spec: Mutable<RequestSpec> = { method, path, headers, body: null, hasBody: scan.hasBody, requestId: scan.requestId, clientHost: adm.host, totalMs, captureBytes: 0, keyedAndDeduped: false, outliveClient: false, onComplete: null }
+      const fault = scan.hasBody ? new ClientFault(res, scan.requestId, cfg.name) : null
+      if (cfg.idempotency === null && (cfg.retry === null || !scan.hasBody)) {
+        // The common path: nothing to keep, stream the body once. The
+        // upstream is picked first, so a 503 comes before any 100-continue.
+        const upstream = pickOr503(deps, res, route, spec)
+        if (upstream === null) return
+        if (fault !== null) spec.body = acceptBody(req, res, scan.contentLength !== null, cfg.maxBodyBytes, deps.uploads, limits, fault)
+        const pr = new ProxyRequest(deps, res, route, spec)
+        if (fault !== null) fault.sink = pr
+        pr.start(upstream)
+        return
+      }
+      prepared(deps, req, res, route, spec, scan, target, limits, fault).catch(err => {
         deps.onInternalError(err, scan.requestId)
         sendProblem(res, ERRORS.INTERNAL, { requestId: scan.requestId })
       })
@@ -88,7 +111,8 @@ export function createRequestHandler (deps: HandlerDeps, listener: ListenerConfi
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 
 /** Routes with retries or idempotency keys: keep the body if it may be sent again, claim the key. */
-async function prepared (deps: HandlerDeps, req: IncomingMessage, res: ServerResponse, route: RuntimeRoute, spec: Mutable<RequestSpec>, scan: ScannedRequest, target: string): Promise<void> {
+async function prepared (deps: HandlerDeps, req: IncomingMessage, res: ServerResponse, route: RuntimeRoute, spec: Mutable<RequestSpec>, scan: ScannedRequest, target: string,
+  limits: BodyLimits, fault: ClientFault | null): Promise<void> {
   const cfg = route.config
   const idem = cfg.idempotency
   let key: string | null = null
@@ -103,24 +127,29 @@ async function prepared (deps: HandlerDeps, req: IncomingMessage, res: ServerRes
       return
     }
   }
-  if (scan.hasBody) {
-    const limit = key !== null && idem !== null ? idem.maxBodyBytes : (cfg.retry?.bufferBodyBytes ?? 0)
-    if (key !== null || (scan.contentLength !== null && scan.contentLength <= limit)) {
+  if (fault !== null) {
+    const keyed = key !== null && idem !== null
+    const limit = Math.min(cfg.maxBodyBytes, keyed ? idem.maxBodyBytes : (cfg.retry?.bufferBodyBytes ?? 0))
+    if (keyed || (scan.contentLength !== null && scan.contentLength <= limit)) {
+      deps.uploads.watch(req, limits, detail => fault.failClient(ERRORS.REQUEST_TIMEOUT, detail))
+      sendContinue(res)
       const body = await readBody(req, limit)
-      if (body === 'aborted') return
+      if (body === 'aborted' || fault.failed) return
       if (body === 'too-large') {
         route.delivery.counters.tooLarge++
         res.shouldKeepAlive = false
-        sendProblem(res, ERRORS.BODY_TOO_LARGE, { requestId: spec.requestId, route: cfg.name, detail: `a keyed request body must fit ${limit} bytes` })
+        const what = limit === cfg.maxBodyBytes ? `the route's maxBodySize of ${limit} bytes` : `${limit} bytes (idempotency.maxBodySize)`
+        sendProblem(res, ERRORS.BODY_TOO_LARGE, { requestId: spec.requestId, route: cfg.name, detail: `a keyed request body must fit ${what}` })
         return
       }
       spec.body = body
     } else {
-      spec.body = req
+      spec.body = acceptBody(req, res, scan.contentLength !== null, cfg.maxBodyBytes, deps.uploads, limits, fault)
     }
   }
   if (key === null || idem === null || route.delivery.store === null) {
-    forward(deps, res, route, spec)
+    const pr = forward(deps, res, route, spec)
+    if (fault !== null && !fault.failed) fault.sink = pr
     return
   }
   const store = route.delivery.store
@@ -129,19 +158,28 @@ async function prepared (deps: HandlerDeps, req: IncomingMessage, res: ServerRes
   spec.outliveClient = true
   await runKeyed({ res, store, cfg: idem, counters: route.delivery.counters, key, method: spec.method, target, body: Buffer.isBuffer(spec.body) ? spec.body : null, requestId: spec.requestId, route: cfg.name }, onComplete => {
     spec.onComplete = onComplete
-    if (!forward(deps, res, route, spec)) onComplete({ response: null, failure: null, maybeSent: false })
+    if (forward(deps, res, route, spec) === null) onComplete({ response: null, failure: null, maybeSent: false })
   })
 }
 
-/** Picks the first upstream and starts the request; false when none was available (503 sent). */
-function forward (deps: HandlerDeps, res: ServerResponse, route: RuntimeRoute, spec: RequestSpec): boolean {
+/** The first upstream for the request, or null after answering 503. */
+function pickOr503 (deps: HandlerDeps, res: ServerResponse, route: RuntimeRoute, spec: RequestSpec): RuntimeUpstream | null {
   const upstream = route.pick()
   if (upstream === null) {
+    // An unread body (maybe never sent, for Expect: 100-continue) leaves the connection unusable.
+    if (spec.body === null && spec.hasBody) res.shouldKeepAlive = false
     sendProblem(res, ERRORS.NO_HEALTHY_UPSTREAM, { requestId: spec.requestId, route: route.config.name, retryAfterSeconds: retryAfter(route, deps.clock.now()) })
-    return false
   }
-  new ProxyRequest(deps, res, route, spec).start(upstream)
-  return true
+  return upstream
+}
+
+/** Picks the first upstream and starts the request; null when none was available (503 sent). */
+function forward (deps: HandlerDeps, res: ServerResponse, route: RuntimeRoute, spec: RequestSpec): ProxyRequest | null {
+  const upstream = pickOr503(deps, res, route, spec)
+  if (upstream === null) return null
+  const pr = new ProxyRequest(deps, res, route, spec)
+  pr.start(upstream)
+  return pr
 }
 
 function findRoute (routes: readonly RuntimeRoute[], method: string, path: string, host: string, raw: readonly string[]): RuntimeRoute | null {
@@ -156,17 +194,6 @@ function rawHeader (raw: readonly string[], lowerName: string): string | null {
     if ((raw[i] as string).toLowerCase() === lowerName) return raw[i + 1] as string
   }
   return null
-}
-
-/** Path and query of the request; absolute-form targets (proxy style) are reduced to it. */
-function originForm (url: string): string | null {
-  if (url.charCodeAt(0) === 47 /* / */) return url
-  try {
-    const u = new URL(url)
-    return u.protocol === 'http:' || u.protocol === 'https:' ? u.pathname + u.search : null
-  } catch {
-    return null
-  }
 }
 
 function stripPrefix (target: string, prefix: string): string {

@@ -13,6 +13,14 @@ const HOP_BY_HOP = new Set([
   'upgrade', 'proxy-authenticate', 'proxy-authorization', 'expect', 'http2-settings'
 ])
 const FORWARDING = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'forwarded'])
+/**
+ * Other headers that upstreams and frameworks read as "the client's address"
+ * (NGINX real_ip, Cloudflare, Akamai, Fastly, Rails, Express trust-proxy
+ * helpers). From an untrusted client they are spoofs: dropped, and
+ * X-Real-IP is set to the address the gateway saw (as Traefik does).
+ */
+const CLIENT_IP = new Set(['x-real-ip', 'true-client-ip', 'x-client-ip', 'cf-connecting-ip', 'x-cluster-client-ip',
+  'fastly-client-ip', 'x-originating-ip', 'x-remote-ip', 'x-remote-addr', 'x-forwarded', 'forwarded-for'])
 const SAFE_REQUEST_ID = /^[\x21-\x7e]{1,200}$/
 
 export interface ScannedRequest {
@@ -30,6 +38,10 @@ export interface ScannedRequest {
   /** X-Request-Timeout / grpc-timeout values, when sent. */
   readonly xRequestTimeout: string | null
   readonly grpcTimeout: string | null
+  /** A trusted client's own X-Real-IP was kept (so the gateway does not add one). */
+  readonly keptRealIp: boolean
+  /** How many Host headers the client sent (admit.ts refuses more than one). */
+  readonly hostCount: number
 }
 
 /** One pass over the client's raw headers. */
@@ -44,11 +56,16 @@ export function scanRequestHeaders (raw: readonly string[], trustForwarded: bool
   let contentLength: number | null = null
   let xRequestTimeout: string | null = null
   let grpcTimeout: string | null = null
+  let keptRealIp = false
+  let hostCount = 0
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string
     const value = raw[i + 1] as string
     const lower = name.toLowerCase()
-    if (lower === 'host') host = value
+    if (lower === 'host') {
+      host = value
+      hostCount++
+    }
     else if (lower === 'content-length') {
       hasBody = value !== '0'
       contentLength = Number(value)
@@ -66,6 +83,11 @@ export function scanRequestHeaders (raw: readonly string[], trustForwarded: bool
         if (lower === 'x-forwarded-for') xff = xff === null ? value : `${xff}, ${value}`
         else if (lower === 'forwarded') forwarded = forwarded === null ? value : `${forwarded}, ${value}`
       }
+    } else if (CLIENT_IP.has(lower)) {
+      if (trustForwarded) {
+        out.push(name, value)
+        if (lower === 'x-real-ip') keptRealIp = true
+      }
     } else {
       out.push(name, value)
     }
@@ -79,7 +101,9 @@ export function scanRequestHeaders (raw: readonly string[], trustForwarded: bool
     hasBody,
     contentLength,
     xRequestTimeout,
-    grpcTimeout
+    grpcTimeout,
+    keptRealIp,
+    hostCount
   }
 }
 
@@ -104,11 +128,15 @@ function dropConnectionTokens (headers: string[], connection: string): string[] 
   return kept
 }
 
-/** Appends X-Forwarded-*, Forwarded and X-Request-Id to `scan.out` (Host is set per attempt). */
-export function addForwardingHeaders (scan: ScannedRequest, clientIp: string, proto: string): string[] {
+/**
+ * Appends X-Forwarded-*, Forwarded, X-Real-IP and X-Request-Id to
+ * `scan.out` (Host is set per attempt). `host` must be a validated Host
+ * (admit.ts): it is copied into Forwarded and X-Forwarded-Host.
+ */
+export function addForwardingHeaders (scan: ScannedRequest, clientIp: string, proto: string, host: string = scan.host): string[] {
   const out = scan.out
-  const host = scan.host
   out.push('x-forwarded-for', scan.xff === null ? clientIp : `${scan.xff}, ${clientIp}`)
+  if (!scan.keptRealIp) out.push('x-real-ip', clientIp)
   out.push('x-forwarded-proto', proto)
   if (host !== '') out.push('x-forwarded-host', host)
   const forFor = clientIp.includes(':') ? `"[${clientIp}]"` : clientIp

@@ -1,6 +1,7 @@
 /** The data plane: listeners, routing, balancing, forwarding. Reads the runtime; never decides health. */
 export { Listener } from './listener.js'
 export { createRequestHandler, type HandlerDeps, type RequestHandler } from './handler.js'
+export { createUpgradeHandler } from './upgrade.js'
 export { buildRuntime, runtimeKeys, RuntimeRoute, RuntimeUpstream, type Runtime } from './runtime.js'
 export { PoolRegistry } from './pools.js'
 export { DeadlineSweeper } from './deadlines.js'

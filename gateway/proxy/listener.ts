@@ -1,16 +1,24 @@
 /**
- * A public listener: a node:http server bound to one address, with
- * malformed requests answered as problem documents, and a drain mode for
- * graceful shutdown (stop accepting, let in-flight requests finish, close
- * keep-alive connections as their responses end).
+ * A public listener: a node:http server bound to one address, with the
+ * client-side limits of the policy (header count and bytes, request-head
+ * timeout, keep-alive idle time, connection cap), malformed or too slow
+ * requests answered as problem documents, and a drain mode for graceful
+ * shutdown (stop accepting, let in-flight requests finish, close keep-alive
+ * connections as their responses end).
  */
 import { createServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http'
 import { randomUUID } from 'node:crypto'
 import type { Duplex } from 'node:stream'
+import type { Socket } from 'node:net'
 import { ERRORS } from '../core/errors.js'
 import type { ListenerConfig } from '../policy/snapshot.js'
-import { problemBody } from './problem.js'
+import { endSocketWithProblem } from './problem.js'
 import type { RequestHandler } from './handler.js'
+import { ConnectionGate } from './connections.js'
+import { expectContinue } from './continue.js'
+
+/** Takes requests node:http hands over as raw sockets: `Upgrade` requests and `CONNECT`. */
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void
 
 export class Listener {
   readonly config: ListenerConfig
@@ -18,20 +26,73 @@ export class Listener {
   #inflight = 0
   #draining = false
   #idle: Array<() => void> = []
+  readonly #gate: ConnectionGate
+  /** Sockets handed to the upgrade handler (tunnels and their handshakes): drain ends them. */
+  readonly #tunnels = new Set<Duplex>()
 
-  constructor (config: ListenerConfig, handler: RequestHandler) {
+  constructor (config: ListenerConfig, handler: RequestHandler, upgrade: UpgradeHandler | null = null) {
     this.config = config
-    this.#server = createServer({ keepAliveTimeout: 5000 }, (req: IncomingMessage, res: ServerResponse) => {
+    const t = config.timeouts
+    const gate = this.#gate = new ConnectionGate(config.limits.maxConnections)
+    // One listener function for every response ('close' passes none, `this` is the response).
+    const self = this
+    const onResponseClose = function (this: ServerResponse): void { self.#responseClosed(this) }
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+      if (gate.isRefused(req.socket)) {
+        res.destroy()
+        return
+      }
       this.#inflight++
-      res.on('close', this.#onResponseClose)
+      gate.begin(req.socket, res)
+      res.on('close', onResponseClose)
       // While draining, tell keep-alive clients to go (Node adds "Connection: close").
       if (this.#draining) res.shouldKeepAlive = false
       handler(req, res)
+    }
+    this.#server = createServer({
+      keepAliveTimeout: t.keepAliveMs,
+      // node:http answers a request head that takes longer with 408 (see
+      // onClientError); bodies are watched by upload-guard.ts instead of
+      // node's whole-request timer, which would also cut fast large uploads.
+      headersTimeout: t.requestHeadersMs,
+      requestTimeout: 0,
+      connectionsCheckingInterval: Math.min(1000, t.requestHeadersMs),
+      maxHeaderSize: config.limits.maxHeaderBytes,
+      // admit.ts answers a missing Host with a coded problem (node's own 400 has none).
+      requireHostHeader: false
+    }, onRequest)
+    // One more than the limit, so that reaching it shows headers were dropped (admit.ts).
+    this.#server.maxHeadersCount = config.limits.maxHeaderCount + 1
+    this.#server.on('connection', gate.onConnection)
+    // Expect: 100-continue: the handler sends the 100 only once it will read the body.
+    this.#server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+      expectContinue(res)
+      onRequest(req, res)
     })
     this.#server.on('clientError', onClientError)
+    if (upgrade !== null) {
+      const take: UpgradeHandler = (req, socket, head) => {
+        if (gate.isRefused(socket as Socket)) {
+          socket.destroy()
+          return
+        }
+        gate.hold(socket as Socket) // a tunnel is never an idle connection to evict
+        this.#tunnels.add(socket)
+        socket.once('close', () => this.#tunnels.delete(socket))
+        upgrade(req, socket, head)
+      }
+      this.#server.on('upgrade', take)
+      this.#server.on('connect', take)
+    }
   }
 
   get inflight (): number { return this.#inflight }
+  /** Client connections: open now, closed to make room at the cap, refused at the cap. */
+  get connections (): { open: number, evicted: number, refused: number } {
+    return { open: this.#gate.open, evicted: this.#gate.evicted, refused: this.#gate.refused }
+  }
+  /** The connection cap, for sockets handed over to a tunnel (they count as busy until closed). */
+  get gate (): ConnectionGate { return this.#gate }
 
   async listen (): Promise<{ host: string, port: number }> {
     await new Promise<void>((resolve, reject) => {
@@ -63,12 +124,14 @@ export class Listener {
       clearTimeout(timer)
     }
     this.#server.closeAllConnections()
+    for (const s of this.#tunnels) s.destroy()
     await closed
     return { forced }
   }
 
-  readonly #onResponseClose = (): void => {
+  #responseClosed (res: ServerResponse): void {
     this.#inflight--
+    this.#gate.done(res)
     if (this.#draining) {
       this.#server.closeIdleConnections()
       if (this.#inflight === 0) for (const resolve of this.#idle.splice(0)) resolve()
@@ -77,14 +140,19 @@ export class Listener {
 }
 
 function onClientError (err: NodeJS.ErrnoException, socket: Duplex): void {
-  if (err.code === 'ECONNRESET' || !socket.writable) {
+  // A response already under way cannot be replaced by an error answer.
+  const started = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true
+  if (err.code === 'ECONNRESET' || !socket.writable || started) {
     socket.destroy()
     return
   }
-  const spec = err.code === 'HPE_HEADER_OVERFLOW' ? ERRORS.HEADERS_TOO_LARGE : ERRORS.BAD_REQUEST
-  const requestId = randomUUID()
-  const body = problemBody(spec, { requestId, detail: 'the request could not be parsed as HTTP/1.1' })
-  socket.end(`HTTP/1.1 ${spec.status} ${spec.status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
-    `content-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-gateway-error: ${spec.code}\r\n` +
-    `x-request-id: ${requestId}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`)
+  const spec = err.code === 'HPE_HEADER_OVERFLOW'
+    ? ERRORS.HEADERS_TOO_LARGE
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? ERRORS.REQUEST_TIMEOUT
+      : err.code === 'HPE_INVALID_VERSION' ? ERRORS.HTTP_VERSION_NOT_SUPPORTED : ERRORS.BAD_REQUEST
+  const detail = spec === ERRORS.REQUEST_TIMEOUT
+    ? 'the request line and headers did not arrive within the listener\'s requestHeaders timeout'
+    : spec === ERRORS.HEADERS_TOO_LARGE ? 'the request line and headers exceed the listener\'s maxHeaderSize' : 'the request could not be parsed as HTTP/1.1'
+  endSocketWithProblem(socket, spec, { requestId: randomUUID(), detail })
 }

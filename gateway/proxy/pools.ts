@@ -4,6 +4,7 @@
  * referenced after a reload are closed gracefully (queued requests finish).
  */
 import { Pool } from 'undici'
+import { interimDroppingConnector } from './interim.js'
 
 export class PoolRegistry {
   readonly #pools = new Map<string, Pool>()
@@ -13,7 +14,8 @@ export class PoolRegistry {
     let pool = this.#pools.get(key)
     if (pool === undefined) {
       pool = new Pool(origin, {
-        connect: { timeout: connectTimeoutMs },
+        // Connect timeout as before; the sockets drop unsolicited 1xx (see interim.ts).
+        connect: interimDroppingConnector(connectTimeoutMs),
         // Keep-alive for a while but below the common 5 s server default, so
         // the upstream never closes a socket we are about to reuse.
         keepAliveTimeout: 4000,

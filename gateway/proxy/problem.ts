@@ -3,7 +3,8 @@
  * with the error's stable code, the request id, and the names (never the
  * addresses) of the route and upstream involved.
  */
-import type { ServerResponse } from 'node:http'
+import { STATUS_CODES, type ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
 import type { ErrorSpec } from '../core/errors.js'
 
 export interface ProblemContext {
@@ -45,4 +46,19 @@ export function sendProblem (res: ServerResponse, spec: ErrorSpec, ctx: ProblemC
   if (ctx.retryAfterSeconds !== undefined) headers['retry-after'] = ctx.retryAfterSeconds
   res.writeHead(spec.status, headers)
   res.end(body)
+}
+
+/**
+ * The problem as a raw HTTP/1.1 response that closes the connection, for
+ * sockets node:http has handed over (unparsable requests, Upgrade, CONNECT).
+ * Every value written is header-safe: codes, request ids and policy names.
+ */
+export function endSocketWithProblem (socket: Duplex, spec: ErrorSpec, ctx: ProblemContext): void {
+  const body = problemBody(spec, ctx)
+  let head = `HTTP/1.1 ${spec.status} ${STATUS_CODES[spec.status] ?? 'Error'}\r\n` +
+    `content-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\n` +
+    `x-gateway-error: ${spec.code}\r\nx-request-id: ${ctx.requestId}\r\n`
+  if (ctx.upstream !== undefined) head += `x-gateway-upstream: ${ctx.upstream}\r\n`
+  if (ctx.retryAfterSeconds !== undefined) head += `retry-after: ${ctx.retryAfterSeconds}\r\n`
+  socket.end(`${head}connection: close\r\n\r\n${body}`)
 }

@@ -27,6 +27,7 @@ import { Attempt, type AttemptOwner } from './attempt.js'
 import { OUTCOME_INDEX } from '../health/outcome.js'
 import { responseHeaders } from './headers.js'
 import { sendProblem } from './problem.js'
+import type { ClientFaultSink } from './upload.js'
 
 /** What the request's owner (idempotent.ts) wants to know about the end. */
 export interface Completion {
@@ -46,6 +47,8 @@ export interface RequestSpec {
   readonly headers: string[]
   /** null = no body; Buffer = kept for replay; Readable = streamed once. */
   readonly body: Readable | Buffer | null
+  /** The client sent a body (Content-Length > 0 or chunked), read or not yet. */
+  readonly hasBody: boolean
   readonly requestId: string
   /** The client's Host header (sent upstream when preserveHost). */
   readonly clientHost: string
@@ -60,7 +63,7 @@ export interface RequestSpec {
   readonly onComplete: ((c: Completion) => void) | null
 }
 
-export class ProxyRequest implements AttemptOwner, Deadline {
+export class ProxyRequest implements AttemptOwner, Deadline, ClientFaultSink {
   deadlineAt = Infinity
   listPrev: Linked | null = null
   listNext: Linked | null = null
@@ -314,6 +317,27 @@ export class ProxyRequest implements AttemptOwner, Deadline {
   #problem (spec: ErrorSpec, a: Attempt, detail: string): void {
     if (this.#clientGone) return
     sendProblem(this.#res, spec, { requestId: this.#spec.requestId, route: this.#route.config.name, upstream: a.upstream.name, detail })
+  }
+
+  /**
+   * The client is at fault (body too slow, too large): answer it (or cut a
+   * response already started) and drop the attempts, which never got a
+   * complete request body, so nothing upstream can have processed it.
+   */
+  failClient (spec: ErrorSpec, detail: string): void {
+    if (this.#done) return
+    this.#res.shouldKeepAlive = false
+    if (this.#committed !== null) this.#res.destroy()
+    else if (!this.#clientGone) sendProblem(this.#res, spec, { requestId: this.#spec.requestId, route: this.#route.config.name, detail })
+    const drop = (): void => { for (const a of this.#attempts) a.discard() }
+    // undici destroys the body stream of an aborted attempt; when that is
+    // the client's request itself, its socket would go before the answer
+    // is flushed, so the attempts are dropped once it is.
+    if (this.#spec.body !== null && !Buffer.isBuffer(this.#spec.body) && this.#spec.body === this.#res.req && !this.#res.writableFinished) {
+      this.#res.once('finish', drop)
+      this.#res.once('close', drop)
+    } else drop()
+    this.#finish({ response: null, failure: null, maybeSent: false })
   }
 
   /** Deadline reached (shared sweeper). */

@@ -1,5 +1,5 @@
 /**
- * Scenario S1 (../shared/SCENARIOS.md), shared by `npm run demo` and
+ * Scenario S1 (docs/scenarios.md), shared by `npm run demo` and
  * bench/s1-scenario.ts: the payment primary goes from 200 ms to 5 s under a
  * steady open-loop load, then heals. Everything runs in this process: the
  * demo services on free ports, the gateway on a copy of policies/demo.yaml

@@ -1,0 +1,90 @@
+/**
+ * The edge checks every request passes before routing, plain and Upgrade
+ * alike (RFC 9112 §2.3, §3.2): an HTTP/1.x request line, exactly one valid
+ * Host (an absolute-form target's authority replaces it), a header count
+ * within the listener limit (node:http would silently keep only the first
+ * ones), and a normalized path (path.ts).
+ */
+import type { IncomingMessage } from 'node:http'
+import { ERRORS, type ErrorSpec } from '../core/errors.js'
+import type { ListenerConfig } from '../policy/snapshot.js'
+import { normalizeTarget } from './path.js'
+
+export interface Admitted {
+  /** Normalized path plus query: what routes match on and what is forwarded. */
+  readonly target: string
+  /** The Host to route on and forward ('' when an HTTP/1.0 client sent none). */
+  readonly host: string
+}
+
+export interface Rejected {
+  readonly reject: ErrorSpec
+  readonly detail: string
+}
+
+/**
+ * reg-name (letters, digits, `-._~`) or an IPv6/IPvFuture literal, then an
+ * optional port. Stricter than RFC 3986's reg-name on purpose: sub-delims
+ * and %-escapes have no place in a real host name and make the value unsafe
+ * to copy into Forwarded / X-Forwarded-Host.
+ */
+const HOST_RE = /^(?:\[[0-9A-Za-z:.]+\]|[A-Za-z0-9._~-]+)(?::[0-9]{1,5})?$/
+const ABSOLUTE_RE = /^https?:\/\/([^/?#]*)([^#]*)$/i
+/** Almost every request repeats the previous Host: checked once. */
+let lastGoodHost = ''
+
+/**
+ * @param scan the request's scanned headers when the caller has them (saves
+ *   a second pass over the raw headers on the hot path).
+ */
+export function admitRequest (req: IncomingMessage, cfg: ListenerConfig, scan?: { readonly host: string, readonly hostCount: number }): Admitted | Rejected {
+  if (req.httpVersionMajor !== 1) {
+    return { reject: ERRORS.HTTP_VERSION_NOT_SUPPORTED, detail: `HTTP/${req.httpVersionMajor}.${req.httpVersionMinor} is not served here; send HTTP/1.1` }
+  }
+  const raw = req.rawHeaders
+  // node:http keeps at most maxHeadersCount (set to the limit + 1 by the
+  // listener): reaching it means some were dropped, so nothing is forwarded.
+  if (raw.length > cfg.limits.maxHeaderCount * 2) {
+    return { reject: ERRORS.HEADERS_TOO_LARGE, detail: `the request has more than ${cfg.limits.maxHeaderCount} header fields` }
+  }
+  const { host: sent, count } = scan === undefined ? hostHeaders(raw) : { host: scan.host, count: scan.hostCount }
+  if (count > 1) return { reject: ERRORS.HOST_INVALID, detail: 'the request has more than one Host header' }
+  let host: string | null = count === 0 ? null : sent
+  if (host !== null && host !== '' && host !== lastGoodHost) {
+    if (!HOST_RE.test(host)) return { reject: ERRORS.HOST_INVALID, detail: 'the Host header is not a valid host[:port]' }
+    lastGoodHost = host
+  }
+  let target = req.url ?? ''
+  if (target.charCodeAt(0) !== 47 /* / */) {
+    const m = ABSOLUTE_RE.exec(target)
+    if (m === null) return { reject: ERRORS.BAD_REQUEST, detail: 'the request target must be a path like /orders/1' }
+    const authority = m[1] as string
+    if (authority === '' || !HOST_RE.test(authority)) {
+      return { reject: ERRORS.HOST_INVALID, detail: 'the authority of the absolute-form target is not a valid host[:port]' }
+    }
+    // RFC 9112 §3.2.2: the target's authority replaces the Host header.
+    host = authority
+    target = (m[2] as string) === '' ? '/' : m[2] as string
+    if (target.charCodeAt(0) !== 47) target = '/' + target
+  }
+  if (host === null) {
+    if (req.httpVersionMinor >= 1) return { reject: ERRORS.HOST_INVALID, detail: 'an HTTP/1.1 request needs a Host header' }
+    host = ''
+  }
+  const normalized = normalizeTarget(target, cfg.paths)
+  if (typeof normalized !== 'string') return { reject: ERRORS.PATH_INVALID, detail: normalized.error }
+  return { target: normalized, host }
+}
+
+function hostHeaders (raw: readonly string[]): { host: string, count: number } {
+  let host = ''
+  let count = 0
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    if (name.length === 4 && name.toLowerCase() === 'host') {
+      host = raw[i + 1] as string
+      count++
+    }
+  }
+  return { host, count }
+}
