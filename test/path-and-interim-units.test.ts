@@ -6,7 +6,7 @@
 import t from 'tap'
 import { createServer } from 'node:net'
 import { request } from 'undici'
-import { normalizeTarget } from '../gateway/proxy/path.js'
+import { normalizeTarget } from '../gateway/edge/path.js'
 import { interimLength } from '../gateway/proxy/interim.js'
 import { startGateway, policyYaml, route } from './helpers/harness.js'
 

@@ -14,7 +14,7 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws'
 import { startGateway, policyYaml, route, type Teardown } from './helpers/harness.js'
 import { until } from './helpers/load.js'
 import { refusedUrl } from './helpers/net.js'
-import { admitRequest } from '../gateway/proxy/admit.js'
+import { admitRequest } from '../gateway/edge/admit.js'
 
 interface EchoServer {
   readonly url: string

@@ -17,14 +17,14 @@ import type { DeadlineSweeper } from './deadlines.js'
 import type { Runtime, RuntimeRoute, RuntimeUpstream } from './runtime.js'
 import { addForwardingHeaders, scanRequestHeaders, type ScannedRequest } from './headers.js'
 import { routeMatches } from './router.js'
-import { sendProblem } from './problem.js'
+import { sendProblem } from '../edge/problem.js'
 import { ProxyRequest, type RequestSpec } from './request.js'
 import { readBody } from './body.js'
 import { runKeyed, validKey } from './idempotent.js'
-import { admitRequest } from './admit.js'
-import { sendContinue } from './continue.js'
-import { acceptBody, ClientFault } from './upload.js'
-import { bodyLimits, type BodyLimits, type UploadGuard } from './upload-guard.js'
+import { admitRequest } from '../edge/admit.js'
+import { sendContinue } from '../edge/continue.js'
+import { acceptBody, ClientFault } from '../edge/upload.js'
+import { bodyLimits, type BodyLimits, type UploadGuard } from '../edge/upload-guard.js'
 
 export interface AttemptFailedInfo {
   readonly route: string
@@ -50,7 +50,8 @@ export interface HandlerDeps {
   readonly onInternalError: (err: unknown, requestId: string) => void
 }
 
-export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void
+import type { RequestHandler } from '../edge/listener.js'
+export type { RequestHandler }
 
 export function createRequestHandler (deps: HandlerDeps, listener: ListenerConfig): RequestHandler {
   const proto = 'http'

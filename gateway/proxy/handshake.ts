@@ -22,7 +22,7 @@ import type { HandlerDeps } from './handler.js'
 import type { RuntimeRoute, RuntimeUpstream } from './runtime.js'
 import { responseHeaders } from './headers.js'
 import { classifyUpstreamError } from './upstream-errors.js'
-import { endSocketWithProblem, type ProblemContext } from './problem.js'
+import { endSocketWithProblem, type ProblemContext } from '../edge/problem.js'
 import { openTunnel } from './tunnel.js'
 
 /** Bytes a client may send before the upstream has switched (WebSocket clients send none). */

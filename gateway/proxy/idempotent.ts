@@ -15,7 +15,7 @@ import type { IdempotencyStore, Outcome } from '../idempotency/types.js'
 import { fingerprint } from '../idempotency/fingerprint.js'
 import type { DeliveryCounters } from '../delivery/route-delivery.js'
 import type { Completion } from './request.js'
-import { sendProblem } from './problem.js'
+import { sendProblem } from '../edge/problem.js'
 
 export const REPLAY_HEADER = 'idempotency-replayed'
 const SAFE_KEY = /^[\x21-\x7e]{1,255}$/

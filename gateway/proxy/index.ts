@@ -1,5 +1,4 @@
-/** The data plane: listeners, routing, balancing, forwarding. Reads the runtime; never decides health. */
-export { Listener } from './listener.js'
+/** The data plane: routing, balancing, forwarding, WebSocket tunnels (the client side is in edge/). Reads the runtime; never decides health. */
 export { createRequestHandler, type HandlerDeps, type RequestHandler } from './handler.js'
 export { createUpgradeHandler } from './upgrade.js'
 export { buildRuntime, runtimeKeys, RuntimeRoute, RuntimeUpstream, type Runtime } from './runtime.js'
@@ -7,6 +6,5 @@ export { PoolRegistry } from './pools.js'
 export { DeadlineSweeper } from './deadlines.js'
 export { Balancer, type Pickable } from './balancer.js'
 export { classifyUpstreamError } from './upstream-errors.js'
-export { problemBody, sendProblem } from './problem.js'
 export { ProxyRequest } from './request.js'
 export { Attempt } from './attempt.js'

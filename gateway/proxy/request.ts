@@ -26,8 +26,8 @@ import type { HandlerDeps } from './handler.js'
 import { Attempt, type AttemptOwner } from './attempt.js'
 import { OUTCOME_INDEX } from '../health/outcome.js'
 import { responseHeaders } from './headers.js'
-import { sendProblem } from './problem.js'
-import type { ClientFaultSink } from './upload.js'
+import { sendProblem } from '../edge/problem.js'
+import type { ClientFaultSink } from '../edge/upload.js'
 
 /** What the request's owner (idempotent.ts) wants to know about the end. */
 export interface Completion {

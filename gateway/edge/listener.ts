@@ -13,9 +13,11 @@ import type { Socket } from 'node:net'
 import { ERRORS } from '../core/errors.js'
 import type { ListenerConfig } from '../policy/snapshot.js'
 import { endSocketWithProblem } from './problem.js'
-import type { RequestHandler } from './handler.js'
 import { ConnectionGate } from './connections.js'
 import { expectContinue } from './continue.js'
+
+/** Serves one request (the proxy's handler). */
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void
 
 /** Takes requests node:http hands over as raw sockets: `Upgrade` requests and `CONNECT`. */
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void
