@@ -150,6 +150,27 @@ t.test('maxConnections: idle connections make room; when all are busy the newcom
   t.equal(status.listeners[0]?.connections.refused, 1, '/status counts the refused one')
 })
 
+t.test('at the cap, connections that never sent a request go before a real keep-alive client', async t => {
+  const up = await upstream(t)
+  const gw = await gateway(t, up.url, '    limits: { maxConnections: 3 }\n')
+  const client = await open(gw)
+  client.write('GET /a HTTP/1.1\r\nHost: a\r\n\r\n')
+  t.equal(statusOf((await readUntil(client, /\}$/, 2000)).text), 200)
+  const flood = [await open(gw), await open(gw)]
+  await sleep(50)
+  const newcomers = [await open(gw), await open(gw)]
+  await sleep(50)
+  t.ok(flood.every(s => s.destroyed || s.readableEnded), 'the oldest never-used connections were closed to make room')
+  t.ok(newcomers.every(s => !s.destroyed && !s.readableEnded), 'the newer ones stay')
+  const r = await rawExchange(gw, 'GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', 2000)
+  t.equal(statusOf(r), 200, 'one more newcomer is served (it made room too)')
+  t.notOk(client.destroyed || client.readableEnded, 'the keep-alive client kept its connection throughout')
+  flood.push(...newcomers)
+  client.write('GET /b HTTP/1.1\r\nHost: a\r\n\r\n')
+  t.equal(statusOf((await readUntil(client, /\}$/, 2000)).text), 200, 'and is served on it')
+  for (const s of [client, ...flood]) s.destroy()
+})
+
 t.test('an idle keep-alive connection is closed after timeouts.keepAlive', async t => {
   const up = await upstream(t)
   const gw = await gateway(t, up.url, '    timeouts: { keepAlive: 300ms }\n')

@@ -1,10 +1,18 @@
 /**
  * The client connections of one listener, with a cap. Like NGINX running
- * out of worker_connections, a listener at its cap first closes the oldest
- * idle connection (keep-alive between requests, or one that has not yet
- * sent a complete request head) to make room, so an idle-connection flood
- * cannot lock out real clients; only when every connection is busy with a
- * request is the newcomer answered 503 and closed.
+ * out of worker_connections, a listener at its cap closes an idle
+ * connection to make room, so an idle-connection flood cannot lock real
+ * clients out; only when every connection is busy with a request is the
+ * newcomer answered 503 and closed.
+ *
+ * Which idle connection goes first matters: a flood is made of connections
+ * that never complete a request, while a real client's keep-alive
+ * connection has served requests and is merely quiet between two. So the
+ * victims are, in order: connections that have not yet started a request
+ * (oldest first: a flood's, or a slowloris still sending its head), then
+ * keep-alive connections between requests, least recently used first.
+ * Connections busy with a request, and sockets handed over to a tunnel,
+ * are never closed to make room.
  */
 import type { Socket } from 'node:net'
 import { randomUUID } from 'node:crypto'
@@ -19,8 +27,11 @@ type Tracked = Socket & { [BUSY]?: number, [REFUSED]?: true }
 
 export class ConnectionGate {
   readonly #max: number
-  /** Insertion order = oldest first. */
-  readonly #open = new Set<Tracked>()
+  /** Connections that have not started a request yet, oldest first. */
+  readonly #fresh = new Set<Tracked>()
+  /** Keep-alive connections between requests, least recently used first. */
+  readonly #idle = new Set<Tracked>()
+  #open = 0
   #evicted = 0
   #refused = 0
 
@@ -28,13 +39,13 @@ export class ConnectionGate {
     this.#max = max
   }
 
-  get open (): number { return this.#open.size }
+  get open (): number { return this.#open }
   get evicted (): number { return this.#evicted }
   get refused (): number { return this.#refused }
 
   /** A new connection: admitted (tracked until it closes), or answered 503 and closed. */
   readonly onConnection = (socket: Socket): void => {
-    if (this.#open.size >= this.#max && !this.#evictIdle()) {
+    if (this.#open >= this.#max && !this.#evictOne()) {
       this.#refused++
       // node:http has already attached its parser: a request that arrives
       // before the close must not be served (see isRefused).
@@ -45,8 +56,13 @@ export class ConnectionGate {
     }
     const s = socket as Tracked
     s[BUSY] = 0
-    this.#open.add(s)
-    socket.once('close', () => this.#open.delete(s))
+    this.#open++
+    this.#fresh.add(s)
+    socket.once('close', () => {
+      this.#open--
+      this.#fresh.delete(s)
+      this.#idle.delete(s)
+    })
   }
 
   /** The connection was refused at the cap: its requests are dropped unanswered (the 503 is already on the wire). */
@@ -58,28 +74,35 @@ export class ConnectionGate {
   begin (socket: Socket, res?: object): void {
     const s = socket as Tracked
     s[BUSY] = (s[BUSY] ?? 0) + 1
+    if (s[BUSY] === 1 && !this.#fresh.delete(s)) this.#idle.delete(s)
     if (res !== undefined) (res as { [SOCKET]?: Socket })[SOCKET] = socket
   }
 
   done (res: object): void {
     const s = (res as { [SOCKET]?: Tracked })[SOCKET]
-    if (s !== undefined) s[BUSY] = Math.max(0, (s[BUSY] ?? 1) - 1)
+    if (s === undefined) return
+    s[BUSY] = Math.max(0, (s[BUSY] ?? 1) - 1)
+    // Between requests now: the most recently used end of the idle list.
+    if (s[BUSY] === 0 && !s.destroyed) this.#idle.add(s)
   }
 
-  /** Sockets handed over for a tunnel (WebSocket): they count as busy until they close. */
+  /** Sockets handed over for a tunnel (WebSocket): busy until they close. */
   hold (socket: Socket): void {
     this.begin(socket)
   }
 
-  #evictIdle (): boolean {
-    for (const s of this.#open) {
-      if ((s[BUSY] ?? 0) === 0) {
-        this.#open.delete(s)
-        this.#evicted++
-        s.destroy()
-        return true
-      }
-    }
-    return false
+  #evictOne (): boolean {
+    const victim = first(this.#fresh) ?? first(this.#idle)
+    if (victim === undefined) return false
+    this.#fresh.delete(victim)
+    this.#idle.delete(victim)
+    this.#evicted++
+    victim.destroy()
+    return true
   }
+}
+
+function first<T> (set: Set<T>): T | undefined {
+  for (const v of set) return v
+  return undefined
 }

@@ -14,9 +14,9 @@ import type { AttemptFailure } from '../delivery/failure.js'
 import { isIdempotent } from '../delivery/retry-policy.js'
 import { effectiveTotalMs, parseClientDeadline } from '../delivery/client-deadline.js'
 import type { DeadlineSweeper } from './deadlines.js'
-import type { Runtime, RuntimeRoute, RuntimeUpstream } from './runtime.js'
-import { addForwardingHeaders, scanRequestHeaders, type ScannedRequest } from './headers.js'
-import { routeMatches } from './router.js'
+import { retryAfterSeconds, type Runtime, type RuntimeRoute, type RuntimeUpstream } from './runtime.js'
+import { addForwardingHeaders, headerValue, scanRequestHeaders, type ScannedRequest } from './headers.js'
+import { findRoute, pathOnly, stripPrefix } from './router.js'
 import { sendProblem } from '../edge/problem.js'
 import { ProxyRequest, type RequestSpec } from './request.js'
 import { readBody } from './body.js'
@@ -118,7 +118,7 @@ async function prepared (deps: HandlerDeps, req: IncomingMessage, res: ServerRes
   const idem = cfg.idempotency
   let key: string | null = null
   if (idem !== null) {
-    key = rawHeader(req.rawHeaders, idem.header)
+    key = headerValue(req.rawHeaders, idem.header)
     if (key === null && idem.generate && !isIdempotent(spec.method)) {
       key = randomUUID()
       spec.headers.push(idem.header, key)
@@ -169,7 +169,7 @@ function pickOr503 (deps: HandlerDeps, res: ServerResponse, route: RuntimeRoute,
   if (upstream === null) {
     // An unread body (maybe never sent, for Expect: 100-continue) leaves the connection unusable.
     if (spec.body === null && spec.hasBody) res.shouldKeepAlive = false
-    sendProblem(res, ERRORS.NO_HEALTHY_UPSTREAM, { requestId: spec.requestId, route: route.config.name, retryAfterSeconds: retryAfter(route, deps.clock.now()) })
+    sendProblem(res, ERRORS.NO_HEALTHY_UPSTREAM, { requestId: spec.requestId, route: route.config.name, retryAfterSeconds: retryAfterSeconds(route, deps.clock.now()) })
   }
   return upstream
 }
@@ -181,40 +181,4 @@ function forward (deps: HandlerDeps, res: ServerResponse, route: RuntimeRoute, s
   const pr = new ProxyRequest(deps, res, route, spec)
   pr.start(upstream)
   return pr
-}
-
-function findRoute (routes: readonly RuntimeRoute[], method: string, path: string, host: string, raw: readonly string[]): RuntimeRoute | null {
-  for (const r of routes) {
-    if (routeMatches(r.config, method, path, host, raw)) return r
-  }
-  return null
-}
-
-function rawHeader (raw: readonly string[], lowerName: string): string | null {
-  for (let i = 0; i < raw.length; i += 2) {
-    if ((raw[i] as string).toLowerCase() === lowerName) return raw[i + 1] as string
-  }
-  return null
-}
-
-function stripPrefix (target: string, prefix: string): string {
-  const rest = target.slice(prefix.length)
-  return rest.charCodeAt(0) === 47 ? rest : '/' + rest
-}
-
-function pathOnly (target: string): string {
-  const q = target.indexOf('?')
-  const p = q === -1 ? target : target.slice(0, q)
-  return p.length > 200 ? p.slice(0, 200) + '…' : p
-}
-
-/** Seconds until the first upstream of the route may take traffic again (at least 1). */
-function retryAfter (route: RuntimeRoute, now: number): number {
-  let best = Infinity
-  for (const u of route.upstreams) {
-    if (u.weight <= 0) continue
-    const ms = u.health.retryAfterMs(now)
-    if (ms !== null && ms < best) best = ms
-  }
-  return best === Infinity ? 1 : Math.max(1, Math.ceil(best / 1000))
 }

@@ -172,3 +172,11 @@ export function responseHeaders (raw: readonly Buffer[], requestId: string, upst
   kept.push('x-gateway-upstream', upstreamName)
   return { headers: kept, sized }
 }
+
+/** The first value of a header in a raw [name, value, …] array (`lowerName` in lower case). */
+export function headerValue (raw: readonly string[], lowerName: string): string | null {
+  for (let i = 0; i < raw.length; i += 2) {
+    if ((raw[i] as string).toLowerCase() === lowerName) return raw[i + 1] as string
+  }
+  return null
+}

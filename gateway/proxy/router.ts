@@ -4,6 +4,7 @@
  * host/method/header checks of routes that ask for them.
  */
 import type { RouteConfig } from '../policy/snapshot.js'
+import type { RuntimeRoute } from './runtime.js'
 
 /** "Example.COM:8080" → "example.com"; "[::1]:80" → "[::1]". */
 export function normalizeHost (host: string): string {
@@ -31,4 +32,25 @@ function hasHeader (raw: readonly string[], name: string, value: string): boolea
     if ((raw[i] as string).length === name.length && (raw[i] as string).toLowerCase() === name && raw[i + 1] === value) return true
   }
   return false
+}
+
+/** The first route (file order) that takes the request, or null. */
+export function findRoute (routes: readonly RuntimeRoute[], method: string, path: string, host: string, raw: readonly string[]): RuntimeRoute | null {
+  for (const r of routes) {
+    if (routeMatches(r.config, method, path, host, raw)) return r
+  }
+  return null
+}
+
+/** `target` without the route's prefix, still starting with "/". */
+export function stripPrefix (target: string, prefix: string): string {
+  const rest = target.slice(prefix.length)
+  return rest.charCodeAt(0) === 47 ? rest : '/' + rest
+}
+
+/** The path of a target for a problem detail (no query, at most 200 characters). */
+export function pathOnly (target: string): string {
+  const q = target.indexOf('?')
+  const p = q === -1 ? target : target.slice(0, q)
+  return p.length > 200 ? p.slice(0, 200) + '…' : p
 }

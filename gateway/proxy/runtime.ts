@@ -147,3 +147,14 @@ export function runtimeKeys (rt: Runtime): { pools: Set<string>, stats: Set<stri
   }
   return { pools, stats }
 }
+
+/** Seconds until the first upstream of the route may take traffic again (at least 1), for Retry-After. */
+export function retryAfterSeconds (route: RuntimeRoute, now: number): number {
+  let best = Infinity
+  for (const u of route.upstreams) {
+    if (u.weight <= 0) continue
+    const ms = u.health.retryAfterMs(now)
+    if (ms !== null && ms < best) best = ms
+  }
+  return best === Infinity ? 1 : Math.max(1, Math.ceil(best / 1000))
+}

@@ -16,10 +16,10 @@ import { ERRORS } from '../core/errors.js'
 import type { ListenerConfig } from '../policy/snapshot.js'
 import type { HandlerDeps } from './handler.js'
 import type { UpgradeHandler } from '../edge/listener.js'
-import type { RuntimeRoute } from './runtime.js'
+import { retryAfterSeconds } from './runtime.js'
 import { admitRequest } from '../edge/admit.js'
-import { addForwardingHeaders, scanRequestHeaders } from './headers.js'
-import { routeMatches } from './router.js'
+import { addForwardingHeaders, headerValue, scanRequestHeaders } from './headers.js'
+import { findRoute, pathOnly, stripPrefix } from './router.js'
 import { Handshake, answerAndClose } from './handshake.js'
 
 export function createUpgradeHandler (deps: HandlerDeps, listener: ListenerConfig): UpgradeHandler {
@@ -36,12 +36,12 @@ export function createUpgradeHandler (deps: HandlerDeps, listener: ListenerConfi
         answerAndClose(socket, ERRORS.METHOD_NOT_SUPPORTED, { requestId, detail: 'CONNECT tunnels are not supported: the gateway is a reverse proxy' })
         return
       }
-      const admitted = admitRequest(req, listener)
+      const admitted = admitRequest(req, listener, scan)
       if ('reject' in admitted) {
         answerAndClose(socket, admitted.reject, { requestId, detail: admitted.detail })
         return
       }
-      const protocol = rawHeader(req.rawHeaders, 'upgrade') ?? ''
+      const protocol = headerValue(req.rawHeaders, 'upgrade') ?? ''
       if (protocol.trim().toLowerCase() !== 'websocket') {
         answerAndClose(socket, ERRORS.UPGRADE_NOT_SUPPORTED, { requestId, detail: `Upgrade: ${printable(protocol)} is not supported; only websocket is tunneled` })
         return
@@ -65,10 +65,10 @@ export function createUpgradeHandler (deps: HandlerDeps, listener: ListenerConfi
       const upstream = route.pick()
       if (upstream === null) {
         route.delivery.upgrades.failed++
-        answerAndClose(socket, ERRORS.NO_HEALTHY_UPSTREAM, { requestId, route: cfg.name, retryAfterSeconds: retryAfter(route, deps.clock.now()) })
+        answerAndClose(socket, ERRORS.NO_HEALTHY_UPSTREAM, { requestId, route: cfg.name, retryAfterSeconds: retryAfterSeconds(route, deps.clock.now()) })
         return
       }
-      const headers = addForwardingHeaders(scan, req.socket.remoteAddress ?? '', proto)
+      const headers = addForwardingHeaders(scan, req.socket.remoteAddress ?? '', proto, host)
       const u = upstream.config
       headers.push('host', cfg.preserveHost ? (host === '' ? 'localhost' : host) : u.hostHeader)
       const path = cfg.stripPrefix ? stripPrefix(target, cfg.pathPrefix) : target
@@ -89,46 +89,9 @@ export function createUpgradeHandler (deps: HandlerDeps, listener: ListenerConfi
 
 function ignore (): void {}
 
-function findRoute (routes: readonly RuntimeRoute[], method: string, target: string, host: string, raw: readonly string[]): RuntimeRoute | null {
-  for (const r of routes) {
-    if (routeMatches(r.config, method, target, host, raw)) return r
-  }
-  return null
-}
-
-function rawHeader (raw: readonly string[], lowerName: string): string | null {
-  for (let i = 0; i < raw.length; i += 2) {
-    if ((raw[i] as string).toLowerCase() === lowerName) return raw[i + 1] as string
-  }
-  return null
-}
 
 /** A client value fit for a problem detail: printable ASCII, at most 40 characters. */
 function printable (value: string): string {
   const v = value.replace(/[^\x20-\x7e]/g, '?')
   return v.length > 40 ? v.slice(0, 40) + '…' : v
-}
-
-// The three helpers below are the ones of handler.ts, for the same answers.
-
-function stripPrefix (target: string, prefix: string): string {
-  const rest = target.slice(prefix.length)
-  return rest.charCodeAt(0) === 47 ? rest : '/' + rest
-}
-
-function pathOnly (target: string): string {
-  const q = target.indexOf('?')
-  const p = q === -1 ? target : target.slice(0, q)
-  return p.length > 200 ? p.slice(0, 200) + '…' : p
-}
-
-/** Seconds until the first upstream of the route may take traffic again (at least 1). */
-function retryAfter (route: RuntimeRoute, now: number): number {
-  let best = Infinity
-  for (const u of route.upstreams) {
-    if (u.weight <= 0) continue
-    const ms = u.health.retryAfterMs(now)
-    if (ms !== null && ms < best) best = ms
-  }
-  return best === Infinity ? 1 : Math.max(1, Math.ceil(best / 1000))
 }
