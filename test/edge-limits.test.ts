@@ -200,6 +200,25 @@ t.test('maxBodySize: 413 before anything is sent upstream; a chunked body is cut
   await ok.body.text()
 })
 
+t.test('keyed and retried routes: slow bodies get 408 and oversize chunked bodies 413 before anything is sent', async t => {
+  const up = await upstream(t)
+  const keyed = '    idempotency: {}\n    retry: {}\n    limits: { maxBodySize: 1kb }\n'
+  const gw = await gateway(t, up.url, '    timeouts: { requestBody: 300ms, bodyIdle: 400ms }\n', keyed)
+  const s = await open(gw)
+  s.write('POST /pay HTTP/1.1\r\nHost: a\r\nIdempotency-Key: k-slow\r\nContent-Length: 100\r\n\r\nabc')
+  const r = await readUntil(s, /\r\n\r\n\{.*\}$/s, 5000)
+  s.destroy()
+  t.equal(statusOf(r.text), 408, 'a keyed body that stalls')
+  const chunk = 'y'.repeat(700)
+  const c = await rawExchange(gw, `POST /pay HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2bc\r\n${chunk}\r\n2bc\r\n${chunk}\r\n0\r\n\r\n`)
+  t.equal(statusOf(c), 413, 'an unkeyed chunked body over maxBodySize on a retried route')
+  await sleep(100)
+  t.equal(up.received.length, 0, 'nothing complete reached the upstream')
+  const again = await request(`http://127.0.0.1:${gw}/pay`, { method: 'POST', body: 'x'.repeat(100), headers: { 'idempotency-key': 'k-slow' } })
+  t.equal(again.statusCode, 200, 'the key of the cut request was never claimed')
+  await again.body.text()
+})
+
 t.test('Expect: 100-continue: 100 only when the body will be read; final answers come without it', async t => {
   const up = await upstream(t)
   const { url } = await startGateway(t, policyYaml(route('r', '/pay/', [{ name: 'a', url: up.url }], '    limits: { maxBodySize: 1kb }\n')))
