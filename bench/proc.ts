@@ -1,5 +1,5 @@
 /**
- * Child-process plumbing for the proxy benchmark: CPU pinning with
+ * Child-process plumbing for the benchmarks: CPU pinning with
  * `taskset`, spawning tracked children in their own process groups,
  * readiness waits, and guaranteed cleanup.
  */
@@ -158,28 +158,44 @@ export async function collectStdout(child: Child): Promise<{ stdout: string; cod
  * with the port. Further stdout goes to the child's log file.
  */
 export function waitForReadyLine(child: Child, timeoutMs: number): Promise<number> {
+  return waitForPortLine(child, /^READY (\d+)\s*$/m, 'READY', timeoutMs);
+}
+
+/**
+ * Waits for a line matching `pattern` (a multiline RegExp whose first group
+ * is a port) on the child's piped stdout and resolves with that port. The
+ * stdout read so far and everything after it go to the child's log file, so
+ * the log shows what the child printed before it was ready. `what` names the
+ * line in errors ("no READY line within …", "exited (1) before READY").
+ */
+export function waitForPortLine(child: Child, pattern: RegExp, what: string, timeoutMs: number): Promise<number> {
   const stdout = child.proc.stdout;
   if (!stdout) return Promise.reject(new Error(`${child.name}: stdout is not piped`));
   return new Promise<number>((resolve, reject) => {
     let buf = '';
-    const timer = setTimeout(() => fail(`no READY line within ${timeoutMs} ms`), timeoutMs);
+    const timer = setTimeout(() => fail(`no ${what} line within ${timeoutMs} ms`), timeoutMs);
     const onData = (b: Buffer): void => {
       buf += b.toString('utf8');
-      const m = /^READY (\d+)\s*$/m.exec(buf);
+      const m = pattern.exec(buf);
       if (!m) return;
       clearTimeout(timer);
       stdout.off('data', onData);
-      if (child.logFile) stdout.pipe(createWriteStream(child.logFile, { flags: 'a' }));
-      else stdout.resume();
+      if (child.logFile) {
+        const log = createWriteStream(child.logFile, { flags: 'a' });
+        log.write(buf);
+        stdout.pipe(log);
+      } else stdout.resume();
       resolve(Number(m[1]));
     };
     const fail = (why: string): void => {
       clearTimeout(timer);
       stdout.off('data', onData);
+      // Keep draining, or a child that goes on printing blocks on a full pipe.
+      stdout.resume();
       reject(new Error(`${child.name}: ${why}\n${buf}${logTail(child)}`));
     };
     stdout.on('data', onData);
-    void child.exited.then((code) => fail(`exited (${code}) before READY`));
+    void child.exited.then((code) => fail(`exited (${code}) before ${what}`));
   });
 }
 
@@ -206,6 +222,11 @@ export async function waitForHttp200(child: Child, url: string, timeoutMs: numbe
   }
   const why = exitCode !== undefined ? `exited (${exitCode})` : `not ready within ${timeoutMs} ms`;
   throw new Error(`${child.name}: ${why}; last probe of ${url}: ${last}${logTail(child)}`);
+}
+
+/** True while the child has neither exited nor been killed by a signal. */
+export function isAlive(child: Child): boolean {
+  return child.proc.exitCode === null && child.proc.signalCode === null;
 }
 
 /** The last `maxChars` of a child's log file, formatted for an error message. */

@@ -37,30 +37,16 @@
  *
  * Exit code: 0 when every target started and answered only 2xx; 1 otherwise.
  */
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { envNum, log, pinOrchestrator, repoRoot, runBench, writeResults } from './harness.js';
 import { runAutocannon, runPacer, type LoadEnv, type Measurement } from './load.js';
-import {
-  ChildSet,
-  LOAD_CPU,
-  SERVER_CPU,
-  detectPinning,
-  freePort,
-  logTail,
-  pinSelf,
-  waitForHttp200,
-  waitForReadyLine,
-  type Child,
-  type Pinning,
-} from './proc.js';
+import { LOAD_CPU, SERVER_CPU, isAlive, logTail, waitForHttp200, type Child, type ChildSet, type Pinning } from './proc.js';
 import { groupCpuMs, noiseBetween, snapshot, type Noise } from './noise.js';
 import { banner, fmt, fmtDelta, median, ratio, summarize, table, type Summary } from './report.js';
+import { READY_TIMEOUT_MS, gatewayCli, gatewayPorts, policyYaml, startScript, startServer } from './targets.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const READY_TIMEOUT_MS = 20_000;
 /** A run during which other processes used this much CPU (% of one CPU) is flagged. */
 const NOISY_PCT = 10;
 const cpus = os.availableParallelism();
@@ -87,14 +73,6 @@ interface Target {
   readonly child: Child;
 }
 
-function envNum(name: string, dflt: number, min = Number.MIN_VALUE): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return dflt;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < min) throw new Error(`${name} must be a number >= ${min}, got "${raw}"`);
-  return n;
-}
-
 function readConfig(): Config {
   const duration = envNum('BENCH_DURATION', 5);
   const tool = process.env.BENCH_LATENCY_TOOL ?? 'pacer';
@@ -112,33 +90,11 @@ function readConfig(): Config {
   };
 }
 
-const log = (msg: string): void => void process.stderr.write(`${msg}\n`);
-const node = process.execPath;
-
-/** Starts a tsx script that prints `READY <port>`; returns its port. */
-async function startScript(children: ChildSet, logDir: string, name: string, args: string[]): Promise<[Child, number]> {
-  const argv = [node, '--import', 'tsx', ...args];
-  const child = children.spawn(name, argv, {
-    cpu: SERVER_CPU,
-    pipeStdout: true,
-    logFile: path.join(logDir, `${name}.log`),
-    cwd: repoRoot,
-  });
-  try {
-    return [child, await waitForReadyLine(child, READY_TIMEOUT_MS)];
-  } catch (err) {
-    children.kill(child);
-    throw err;
-  }
-}
-
 /** Starts the gateway (or the BENCH_GATEWAY_CMD override) in front of the origin. */
 async function startGateway(children: ChildSet, logDir: string, originPort: number): Promise<Target> {
-  const port = await freePort();
-  let adminPort = await freePort();
-  while (adminPort === port) adminPort = await freePort();
+  const { port, adminPort } = await gatewayPorts();
   const policy = path.join(logDir, 'policy.yaml');
-  await writeFile(policy, policyYaml(port, adminPort, originPort));
+  await writeFile(policy, policyYaml({ version: 'bench', port, adminPort, originPort }));
   const vars: Record<string, string> = {
     PORT: String(port),
     ADMIN_PORT: String(adminPort),
@@ -154,18 +110,10 @@ async function startGateway(children: ChildSet, logDir: string, originPort: numb
     argv = ['sh', '-c', fill(override)];
     readyUrl = fill(process.env.BENCH_GATEWAY_READY_URL ?? 'http://127.0.0.1:{PORT}/');
   } else {
-    const main = path.join(repoRoot, 'dist', 'gateway', 'cli', 'main.js');
-    if (!existsSync(main)) throw new Error(`gateway: ${main} does not exist (did \`npm run build\` run?)`);
-    argv = [node, main, 'run', '--policy', policy];
+    argv = [process.execPath, gatewayCli(), 'run', '--policy', policy];
     readyUrl = `http://127.0.0.1:${adminPort}/healthz`;
   }
-  const child = children.spawn('gateway', argv, { cpu: SERVER_CPU, logFile: path.join(logDir, 'gateway.log'), cwd: repoRoot });
-  try {
-    await waitForHttp200(child, readyUrl, READY_TIMEOUT_MS);
-  } catch (err) {
-    children.kill(child);
-    throw err;
-  }
+  const [child] = await startServer(children, logDir, 'gateway', argv, (c) => waitForHttp200(c, readyUrl, READY_TIMEOUT_MS));
   return {
     name: 'gateway',
     label: override ? 'gateway*' : 'gateway',
@@ -173,26 +121,6 @@ async function startGateway(children: ChildSet, logDir: string, originPort: numb
     command: argv.join(' '),
     child,
   };
-}
-
-/** The gateway policy: one listener, one catch-all route to the origin. */
-function policyYaml(port: number, adminPort: number, originPort: number): string {
-  return `version: bench
-listeners:
-  - name: public
-    host: 127.0.0.1
-    port: ${port}
-admin:
-  host: 127.0.0.1
-  port: ${adminPort}
-routes:
-  - name: origin
-    match:
-      pathPrefix: /
-    upstreams:
-      - name: origin
-        url: http://127.0.0.1:${originPort}
-`;
 }
 
 /** Checks that a target proxies for real: 200 with the origin's exact body. */
@@ -208,10 +136,6 @@ async function sanityCheck(t: Target, originBody: string): Promise<void> {
   if (res.status !== 200 || body !== originBody) {
     throw new Error(`${t.name}: GET ${t.url} → ${res.status}, body ${JSON.stringify(body.slice(0, 200))} (expected 200 + origin body)`);
   }
-}
-
-function alive(c: Child): boolean {
-  return c.proc.exitCode === null && c.proc.signalCode === null;
 }
 
 /** Everything recorded for the results file. */
@@ -233,12 +157,11 @@ async function main(children: ChildSet, logDir: string, pin: Pinning): Promise<n
   const startedAt = new Date();
   const failures: string[] = [];
 
-  if (pin.enabled) {
-    if (!pinSelf(pin, LOAD_CPU)) log(`warning: could not pin the orchestrator itself to CPU ${LOAD_CPU}`);
-    log(`pinning: servers → CPU ${SERVER_CPU}, load generator → CPU ${LOAD_CPU} (${pin.taskset})`);
-  } else {
-    log(banner(`CPU PINNING DISABLED (${pin.reason}). Running unpinned: load generator and servers share CPUs; FIGURES ARE NOT TRUSTWORTHY.`));
-  }
+  pinOrchestrator(
+    pin,
+    `pinning: servers → CPU ${SERVER_CPU}, load generator → CPU ${LOAD_CPU} (${pin.taskset})`,
+    'Running unpinned: load generator and servers share CPUs; FIGURES ARE NOT TRUSTWORTHY.',
+  );
 
   // 1. Servers.
   const [originChild, originPort] = await startScript(children, logDir, 'origin', ['bench/origin.ts', '0']);
@@ -291,7 +214,7 @@ async function main(children: ChildSet, logDir: string, pin: Pinning): Promise<n
       const noise = noiseBetween(before, after, cpus);
       const cpuMs = t.child.proc.pid === undefined ? undefined : groupCpuMs(before, after, t.child.proc.pid);
       const cpuUsPerReq = cpuMs === undefined || m.ok === 0 ? undefined : (cpuMs * 1000) / m.ok;
-      const failed = m.errors > 0 || m.non2xx > 0 || !alive(t.child) || !alive(originChild);
+      const failed = m.errors > 0 || m.non2xx > 0 || !isAlive(t.child) || !isAlive(originChild);
       const noisy = (noise?.foreignPct ?? 0) >= NOISY_PCT;
       const retry = phase !== 'warmup' && noisy && !failed && attempt < cfg.noiseRetries;
       runs.push({ phase, round, target: t.name, measurement: m, noise, discarded: retry, cpuUsPerReq });
@@ -301,8 +224,8 @@ async function main(children: ChildSet, logDir: string, pin: Pinning): Promise<n
         `[${phase} ${round}/${phase === 'warmup' ? 1 : cfg.rounds}] ${t.label.padEnd(8)} ${fmt(m.reqPerSec)} req/s` +
           `  p50 ${fmt(m.p50Ms, 3)} ms  p99 ${fmt(m.p99Ms, 3)} ms  cpu ${fmt(cpuUsPerReq, 1)} µs/req  noise ${fmt(noise?.foreignPct, 1)}%${bad}${busy}`,
       );
-      if (!alive(originChild)) throw new Error(`origin died during ${phase}${logTail(originChild)}`);
-      if (!alive(t.child)) {
+      if (!isAlive(originChild)) throw new Error(`origin died during ${phase}${logTail(originChild)}`);
+      if (!isAlive(t.child)) {
         dead.add(t.name);
         failures.push(`${t.name} died during ${phase} round ${round}${logTail(t.child)}`);
         log(banner(`${t.label} DIED during ${phase} round ${round}; dropped from further runs`));
@@ -449,15 +372,7 @@ async function main(children: ChildSet, logDir: string, pin: Pinning): Promise<n
   for (const f of failures) process.stdout.write(`${banner(`FAILED: ${f.split('\n')[0] ?? f}`)}\n`);
 
   // 6. Results file.
-  const resultsDir = path.join(repoRoot, 'bench', 'results');
-  await mkdir(resultsDir, { recursive: true });
-  const file = path.join(resultsDir, `proxy-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
-  const record = {
-    startedAt: startedAt.toISOString(),
-    finishedAt: new Date().toISOString(),
-    config: cfg,
-    machine: { node: process.version, cpus: os.cpus().map((c) => c.model), platform: `${os.platform()} ${os.release()}` },
-    pinning: { ...pin, serverCpu: SERVER_CPU, loadCpu: LOAD_CPU },
+  await writeResults('proxy', startedAt, cfg, pin, {
     gatewayOverride: process.env.BENCH_GATEWAY_CMD ?? null,
     targets: targets.map(({ name, label, url, command }) => ({ name, label, url, command })),
     summary: { warmup: [...warm.values()], throughput: [...tput.values()], latency: [...lat.values()] },
@@ -465,44 +380,10 @@ async function main(children: ChildSet, logDir: string, pin: Pinning): Promise<n
     failures,
     errorFlags,
     runs,
-  };
-  await writeFile(file, `${JSON.stringify(record, null, 2)}\n`);
-  process.stdout.write(`\nraw results: ${path.relative(process.cwd(), file)}\n`);
+  });
 
   return failures.length || errorFlags.length ? 1 : 0;
 }
 
-// ---- process lifecycle: children are always killed ----
-const logDir = await mkdtemp(path.join(os.tmpdir(), 'proxy-bench-'));
-const pin = detectPinning();
-const children = new ChildSet(pin);
-let exiting: Promise<never> | undefined;
-
-/** Kills all children, tidies up and exits; later calls join the first one. */
-function shutdown(code: number): Promise<never> {
-  exiting ??= (async () => {
-    await children.killAll();
-    if (code === 0) await rm(logDir, { recursive: true, force: true });
-    else log(`child logs kept in ${logDir}`);
-    process.exit(code);
-  })();
-  return exiting;
-}
-
-/** Logs a fatal error (unless already shutting down, when errors are expected) and exits 1. */
-function fatal(err: unknown): Promise<never> {
-  if (!exiting) log(`fatal: ${(err as Error)?.stack ?? String(err)}`);
-  return shutdown(1);
-}
-
-process.on('exit', () => children.killAllSync());
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
-  process.on(signal, () => {
-    log(`\n${signal}: stopping children`);
-    void shutdown(code);
-  });
-}
-process.on('uncaughtException', (err) => void fatal(err));
-process.on('unhandledRejection', (err) => void fatal(err));
-
-main(children, logDir, pin).then(shutdown, fatal);
+// Children are always killed, whichever way the run ends (see runBench).
+await runBench('proxy-bench', main);
