@@ -235,12 +235,7 @@ t.test('upstream URLs are checked: port, host, scheme, credentials, query', asyn
     [`http://${'a'.repeat(64)}.internal`, /is 64 characters long, more than 63/]
   ] as const
   const lines = [
-    'listeners:',
-    '  - port: 18080',
-    'routes:',
-    '  - name: r',
-    '    match: { pathPrefix: / }',
-    '    upstreams:',
+    ...POLICY.slice(0, 6), // everything above the upstream list
     ...bad.map(([url], j) => `      - { name: u${j}, url: "${url}" }`),
     ''
   ]

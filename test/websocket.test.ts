@@ -15,6 +15,7 @@ import { startGateway, policyYaml, route, type Teardown } from './helpers/harnes
 import { until } from './helpers/load.js'
 import { refusedUrl } from './helpers/net.js'
 import { admitRequest } from '../gateway/edge/admit.js'
+import { scanRequestHeaders } from '../gateway/proxy/headers.js'
 
 interface EchoServer {
   readonly url: string
@@ -159,7 +160,8 @@ t.test('the admitted (normalized) target is what is forwarded', async t => {
   const up = await echoServer(t, 'a')
   const { url, gw } = await startGateway(t, policyYaml(route('live', '/ws', [{ name: 'a', url: up.url }])))
   const target = '/ws/a/./b/../c?q=1'
-  const admitted = admitRequest(fakeRequest(target), gw.runtime.snapshot.listeners[0]!)
+  const fake = fakeRequest(target)
+  const admitted = admitRequest(fake, gw.runtime.snapshot.listeners[0]!, scanRequestHeaders(fake.rawHeaders, false))
   const u = new URL(url)
   const sock = connect(Number(u.port), u.hostname)
   t.teardown(() => sock.destroy())

@@ -34,10 +34,10 @@ const ABSOLUTE_RE = /^https?:\/\/([^/?#]*)([^#]*)$/i
 let lastGoodHost = ''
 
 /**
- * @param scan the request's scanned headers when the caller has them (saves
- *   a second pass over the raw headers on the hot path).
+ * @param scan the Host header(s) as the caller's one pass over the raw
+ *   headers found them (proxy/headers.ts scanRequestHeaders).
  */
-export function admitRequest (req: IncomingMessage, cfg: ListenerConfig, scan?: { readonly host: string, readonly hostCount: number }): Admitted | Rejected {
+export function admitRequest (req: IncomingMessage, cfg: ListenerConfig, scan: { readonly host: string, readonly hostCount: number }): Admitted | Rejected {
   if (req.httpVersionMajor !== 1) {
     return { reject: ERRORS.HTTP_VERSION_NOT_SUPPORTED, detail: `HTTP/${req.httpVersionMajor}.${req.httpVersionMinor} is not served here; send HTTP/1.1` }
   }
@@ -47,9 +47,8 @@ export function admitRequest (req: IncomingMessage, cfg: ListenerConfig, scan?: 
   if (raw.length > cfg.limits.maxHeaderCount * 2) {
     return { reject: ERRORS.HEADERS_TOO_LARGE, detail: `the request has more than ${cfg.limits.maxHeaderCount} header fields` }
   }
-  const { host: sent, count } = scan === undefined ? hostHeaders(raw) : { host: scan.host, count: scan.hostCount }
-  if (count > 1) return { reject: ERRORS.HOST_INVALID, detail: 'the request has more than one Host header' }
-  let host: string | null = count === 0 ? null : sent
+  if (scan.hostCount > 1) return { reject: ERRORS.HOST_INVALID, detail: 'the request has more than one Host header' }
+  let host: string | null = scan.hostCount === 0 ? null : scan.host
   if (host !== null && host !== '' && host !== lastGoodHost) {
     if (!HOST_RE.test(host)) return { reject: ERRORS.HOST_INVALID, detail: 'the Host header is not a valid host[:port]' }
     lastGoodHost = host
@@ -74,17 +73,4 @@ export function admitRequest (req: IncomingMessage, cfg: ListenerConfig, scan?: 
   const normalized = normalizeTarget(target, cfg.paths)
   if (typeof normalized !== 'string') return { reject: ERRORS.PATH_INVALID, detail: normalized.error }
   return { target: normalized, host }
-}
-
-function hostHeaders (raw: readonly string[]): { host: string, count: number } {
-  let host = ''
-  let count = 0
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] as string
-    if (name.length === 4 && name.toLowerCase() === 'host') {
-      host = raw[i + 1] as string
-      count++
-    }
-  }
-  return { host, count }
 }

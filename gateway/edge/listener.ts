@@ -93,8 +93,6 @@ export class Listener {
   get connections (): { open: number, evicted: number, refused: number } {
     return { open: this.#gate.open, evicted: this.#gate.evicted, refused: this.#gate.refused }
   }
-  /** The connection cap, for sockets handed over to a tunnel (they count as busy until closed). */
-  get gate (): ConnectionGate { return this.#gate }
 
   async listen (): Promise<{ host: string, port: number }> {
     await new Promise<void>((resolve, reject) => {

@@ -13,6 +13,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { Clock } from '../core/clock.js'
 import { LinkedList, type Linked } from '../core/linked-list.js'
+import { SweepTimer } from '../core/sweep-timer.js'
 import type { ListenerConfig } from '../policy/snapshot.js'
 
 /** Called once when the body is too slow; `detail` says which limit. */
@@ -56,25 +57,19 @@ class Upload implements Linked {
 
 export class UploadGuard {
   readonly #clock: Clock
-  readonly #tickMs: number
   readonly #uploads = new LinkedList<Upload>()
-  #timer: NodeJS.Timeout | null = null
+  readonly #timer: SweepTimer
 
   /** @param tickMs how often bodies are checked. @default 250 */
   constructor (clock: Clock, tickMs = 250) {
     this.#clock = clock
-    this.#tickMs = tickMs
+    this.#timer = new SweepTimer(tickMs, () => this.sweep())
   }
-
-  get watching (): number { return this.#uploads.size }
 
   watch (req: IncomingMessage, limits: BodyLimits, onSlow: OnSlowBody): void {
     if (req.complete) return
     this.#uploads.add(new Upload(req, limits, onSlow, this.#clock.now()))
-    if (this.#timer === null) {
-      this.#timer = setInterval(() => this.sweep(), this.#tickMs)
-      this.#timer.unref()
-    }
+    this.#timer.start()
   }
 
   /** One check of every body in flight (the timer calls it; tests may too). */
@@ -109,15 +104,11 @@ export class UploadGuard {
         u.onSlow(detail)
       }
     }
-    if (this.#uploads.size === 0 && this.#timer !== null) {
-      clearInterval(this.#timer)
-      this.#timer = null
-    }
+    if (this.#uploads.size === 0) this.#timer.stop()
   }
 
   close (): void {
-    if (this.#timer !== null) clearInterval(this.#timer)
-    this.#timer = null
+    this.#timer.stop()
     this.#uploads.clear()
   }
 }

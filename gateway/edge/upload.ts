@@ -47,15 +47,19 @@ export class ClientFault implements ClientFaultSink {
   }
 }
 
+/** The gateway is about to read `req`'s body: watch it for slowness and ask a waiting `Expect: 100-continue` client for it. */
+export function startReading (req: IncomingMessage, res: ServerResponse, guard: UploadGuard, limits: BodyLimits, fault: ClientFault): void {
+  guard.watch(req, limits, detail => fault.failClient(ERRORS.REQUEST_TIMEOUT, detail))
+  sendContinue(res)
+}
+
 /**
- * Starts watching `req`'s body and asks a waiting `Expect: 100-continue`
- * client for it. Returns the stream to forward (req itself, or a counting
- * stream for a body without Content-Length).
+ * startReading, then the stream to forward: req itself, or a counting
+ * stream for a body without Content-Length.
  */
 export function acceptBody (req: IncomingMessage, res: ServerResponse, sized: boolean, maxBytes: number,
   guard: UploadGuard, limits: BodyLimits, fault: ClientFault): Readable {
-  guard.watch(req, limits, detail => fault.failClient(ERRORS.REQUEST_TIMEOUT, detail))
-  sendContinue(res)
+  startReading(req, res, guard, limits, fault)
   if (sized) return req
   const counted = new CappedBody(maxBytes, () => fault.failClient(ERRORS.BODY_TOO_LARGE, `the request body is larger than the route's maxBodySize of ${maxBytes} bytes`))
   req.on('error', err => counted.destroy(err))

@@ -5,6 +5,7 @@
  */
 import type { Clock } from '../core/clock.js'
 import { LinkedList, type Linked } from '../core/linked-list.js'
+import { SweepTimer } from '../core/sweep-timer.js'
 
 /** A request with a deadline; it carries its own list links (see core/linked-list.ts). */
 export interface Deadline extends Linked {
@@ -15,21 +16,17 @@ export interface Deadline extends Linked {
 export class DeadlineSweeper {
   readonly #entries = new LinkedList<Deadline>()
   readonly #clock: Clock
-  readonly #tickMs: number
-  #timer: NodeJS.Timeout | null = null
+  readonly #timer: SweepTimer
 
   /** @param tickMs how often deadlines are checked. @default 25 */
   constructor (clock: Clock, tickMs = 25) {
     this.#clock = clock
-    this.#tickMs = tickMs
+    this.#timer = new SweepTimer(tickMs, () => this.sweep())
   }
 
   add (entry: Deadline): void {
     this.#entries.add(entry)
-    if (this.#timer === null) {
-      this.#timer = setInterval(() => this.sweep(), this.#tickMs)
-      this.#timer.unref()
-    }
+    this.#timer.start()
   }
 
   delete (entry: Deadline): void {
@@ -45,15 +42,11 @@ export class DeadlineSweeper {
         e.expire()
       }
     }
-    if (this.#entries.size === 0 && this.#timer !== null) {
-      clearInterval(this.#timer)
-      this.#timer = null
-    }
+    if (this.#entries.size === 0) this.#timer.stop()
   }
 
   close (): void {
-    if (this.#timer !== null) clearInterval(this.#timer)
-    this.#timer = null
+    this.#timer.stop()
     this.#entries.clear()
   }
 }

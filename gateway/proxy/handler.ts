@@ -22,9 +22,9 @@ import { ProxyRequest, type RequestSpec } from './request.js'
 import { readBody } from './body.js'
 import { runKeyed, validKey } from './idempotent.js'
 import { admitRequest } from '../edge/admit.js'
-import { sendContinue } from '../edge/continue.js'
-import { acceptBody, ClientFault } from '../edge/upload.js'
+import { acceptBody, ClientFault, startReading } from '../edge/upload.js'
 import { bodyLimits, type BodyLimits, type UploadGuard } from '../edge/upload-guard.js'
+import type { RequestHandler } from '../edge/listener.js'
 
 export interface AttemptFailedInfo {
   readonly route: string
@@ -50,7 +50,6 @@ export interface HandlerDeps {
   readonly onInternalError: (err: unknown, requestId: string) => void
 }
 
-import type { RequestHandler } from '../edge/listener.js'
 export type { RequestHandler }
 
 export function createRequestHandler (deps: HandlerDeps, listener: ListenerConfig): RequestHandler {
@@ -132,8 +131,7 @@ async function prepared (deps: HandlerDeps, req: IncomingMessage, res: ServerRes
     const keyed = key !== null && idem !== null
     const limit = Math.min(cfg.maxBodyBytes, keyed ? idem.maxBodyBytes : (cfg.retry?.bufferBodyBytes ?? 0))
     if (keyed || (scan.contentLength !== null && scan.contentLength <= limit)) {
-      deps.uploads.watch(req, limits, detail => fault.failClient(ERRORS.REQUEST_TIMEOUT, detail))
-      sendContinue(res)
+      startReading(req, res, deps.uploads, limits, fault)
       const body = await readBody(req, limit)
       if (body === 'aborted' || fault.failed) return
       if (body === 'too-large') {

@@ -133,7 +133,7 @@ function dropConnectionTokens (headers: string[], connection: string): string[] 
  * `scan.out` (Host is set per attempt). `host` must be a validated Host
  * (admit.ts): it is copied into Forwarded and X-Forwarded-Host.
  */
-export function addForwardingHeaders (scan: ScannedRequest, clientIp: string, proto: string, host: string = scan.host): string[] {
+export function addForwardingHeaders (scan: ScannedRequest, clientIp: string, proto: string, host: string): string[] {
   const out = scan.out
   out.push('x-forwarded-for', scan.xff === null ? clientIp : `${scan.xff}, ${clientIp}`)
   if (!scan.keptRealIp) out.push('x-real-ip', clientIp)

@@ -333,7 +333,7 @@ export class ProxyRequest implements AttemptOwner, Deadline, ClientFaultSink {
     // undici destroys the body stream of an aborted attempt; when that is
     // the client's request itself, its socket would go before the answer
     // is flushed, so the attempts are dropped once it is.
-    if (this.#spec.body !== null && !Buffer.isBuffer(this.#spec.body) && this.#spec.body === this.#res.req && !this.#res.writableFinished) {
+    if (this.#spec.body === this.#res.req && !this.#res.writableFinished) {
       this.#res.once('finish', drop)
       this.#res.once('close', drop)
     } else drop()
