@@ -10,11 +10,10 @@ import type { AttemptFailure } from '../gateway/delivery/failure.js'
 import { ManualClock } from '../gateway/core/clock.js'
 
 /** An upstream whose pool runs `script` against the attempt instead of the network. */
-function fakeUpstream (script: (h: { onConnect: (abort: () => void) => void, onError: (e: Error) => void }) => void): RuntimeUpstream {
+function fakeUpstream (script: (h: { onConnect: (abort: () => void) => void, onError: (e: Error) => void }) => void, reports: string[] = []): RuntimeUpstream {
   return {
     name: 'fake',
-    stats: { begin () {}, end () {} },
-    health: { begin: () => null, report () {} },
+    sink: { begin: () => { reports.push('begin'); return null }, end: (_a: unknown, _t: unknown, outcome: number, sample: boolean) => { reports.push(`end ${outcome} ${sample}`) } },
     pool: { dispatch: (_opts: unknown, h: Parameters<typeof script>[0]) => { script(h); return true } }
   } as unknown as RuntimeUpstream
 }
@@ -41,4 +40,16 @@ t.test('failing before any connection is never sent, and not connected', async t
   start(a)
   t.equal(failures[0]?.delivery, 'never-sent')
   t.equal(a.connected, false)
+})
+
+t.test('the attempt reports into its outcome sink once at begin and once at the end, even when discarded after failing', async t => {
+  const reports: string[] = []
+  const failures: AttemptFailure[] = []
+  const a = new Attempt(new ManualClock(), fakeUpstream(h => { h.onConnect(() => {}); h.onError(reset()) }, reports), owner(failures))
+  start(a)
+  a.discard()
+  t.equal(reports.length, 2, 'begin and one end')
+  t.equal(reports[0], 'begin')
+  t.match(reports[1], /^end \d+ true$/, 'the reset is a sampled outcome')
+  t.equal(failures.length, 1)
 })

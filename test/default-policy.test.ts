@@ -102,7 +102,7 @@ t.test('walkthrough', { jobs: 2 }, async t => {
     t.ok(firstStepMs < 6000, `first shift.step ${firstStepMs} ms after the fault (the policy aims at ≈ 1.5 s)`)
     t.equal(first(gw, 'shift.step', spikeAt)?.route, 'payments')
 
-    await until(() => gw.runtime.routes[0]?.backupShare === 0.9, 6000, '90 % on the backup')
+    await until(() => gw.runtime.routes[0]?.view.backupShare === 0.9, 6000, '90 % on the backup')
     const route = (gw.status() as { routes: Array<{ name: string, upstreams: Array<{ name: string, share: number }> }> }).routes[0]
     t.same(route?.upstreams.map(u => [u.name, u.share]), [['pay-primary', 0.1], ['pay-backup', 0.9]], '/status: the probe share stays on pay-primary')
     const shiftedAt = traffic.answers.length
@@ -118,7 +118,7 @@ t.test('walkthrough', { jobs: 2 }, async t => {
     t.ok(restoreMs < 25_000, `shift.restored ${restoreMs} ms after healing (the policy aims at ≈ 15 s)`)
     const ramps = gw.events.since(healAt).filter(e => e.kind === 'shift.ramp')
     t.ok(ramps.length >= 2, `ramped back step by step (${ramps.map(e => e.after).join(' → ')})`)
-    t.equal(gw.runtime.routes[0]?.backupShare, 0, 'all traffic back on pay-primary')
+    t.equal(gw.runtime.routes[0]?.view.backupShare, 0, 'all traffic back on pay-primary')
 
     const answers = await traffic.stop()
     const errors = answers.filter(a => a.status !== 200)

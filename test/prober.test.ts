@@ -5,7 +5,7 @@
  */
 import t from 'tap'
 import { systemClock } from '../gateway/core/clock.js'
-import { Prober, type ProbeConfig, type ProbeFlip, type ProbeTarget } from '../gateway/health/prober.js'
+import { Prober, type ProbeConfig, type ProbeFlip, type ProbeTarget } from '../gateway/control/prober.js'
 import { startFaultUpstream, type FaultUpstream, type FaultUpstreamOptions } from '../scripts/lib/fault-upstream.js'
 
 interface Teardown { teardown (fn: () => unknown): void }

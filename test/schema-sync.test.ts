@@ -101,6 +101,9 @@ t.test('the schema rejects unknown keys at every object level', async t => {
     'routes[].upstreams[]',
     'routes[].websocket',
     'shutdown',
-    'stats'
+    'stats',
+    'store',
+    'store.fleet',
+    'store.redis'
   ])
 })

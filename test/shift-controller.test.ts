@@ -4,7 +4,7 @@
  * and shadow mode.
  */
 import t from 'tap'
-import { ShiftController, type Signal } from '../gateway/shift/controller.js'
+import { ShiftController, type Signal } from '../gateway/control/controller.js'
 import type { ShiftConfig } from '../gateway/policy/snapshot.js'
 import type { EventDraft } from '../gateway/events/types.js'
 

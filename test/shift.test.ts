@@ -54,7 +54,7 @@ t.test('slow primary: shift seen from in-flight requests, steps to max, keeps th
   t.equal(slowAnswered, 0, 'no slow response had come back: the shift was triggered by in-flight requests alone')
   t.ok(firstShiftMs < 2500, `first shift ${firstShiftMs} ms after the spike (< 2.5 s, far below the 3 s latency)`)
 
-  await until(() => gw.runtime.routes[0]?.backupShare === 0.9, 5000, 'max share')
+  await until(() => gw.runtime.routes[0]?.view.backupShare === 0.9, 5000, 'max share')
   const steps = gw.events.since(0).filter(e => e.kind === 'shift.step')
   t.same(steps.map(e => e.after), [0.3, 0.6, 0.9], 'steps of 30% up to max = 100% - minShare')
   t.ok(steps.every((e, i) => i === 0 || (e.before as number) === steps[i - 1]?.after), 'each step starts where the last ended')
@@ -87,7 +87,7 @@ t.test('probe share: at max the primaries get exactly minShare of the requests',
   const { url, gw, primary } = await setup(t)
   primary.set({ latencyMs: 800 })
   await paced(`${url}/pay`, 60, 2500)
-  t.equal(gw.runtime.routes[0]?.backupShare, 0.9)
+  t.equal(gw.runtime.routes[0]?.view.backupShare, 0.9)
   primary.resetCounts()
   const answers = await paced(`${url}/pay`, 100, 1000)
   const c = countBy(answers)
@@ -105,7 +105,7 @@ t.test('guard: once the backup shows it is slow too, no further step onto it', a
   const hold = ev.find(e => e.kind === 'shift.hold')
   t.match(hold, { route: 'pay', threshold: 300 })
   t.ok((hold?.measured ?? 0) > 300, `hold names the backup's own latency (${hold?.measured} ms)`)
-  t.equal(gw.runtime.routes[0]?.backupShare, 0.3, 'share stayed at the trial step')
+  t.equal(gw.runtime.routes[0]?.view.backupShare, 0.3, 'share stayed at the trial step')
 })
 
 t.test('shadow mode reports decisions and moves nothing', async t => {

@@ -12,7 +12,8 @@ import type { PolicySnapshot } from '../policy/snapshot.js'
 import { StatsRegistry } from '../health/stats-registry.js'
 import { buildRuntime, runtimeKeys, type Runtime, type RuntimeDeps } from '../proxy/runtime.js'
 import { HealthRegistry } from '../health/health-registry.js'
-import { Prober } from '../health/prober.js'
+import { Prober } from '../control/prober.js'
+import { RouteViews } from '../views/route-view.js'
 import { EventLog } from '../events/log.js'
 import { ControlLoop } from '../control/loop.js'
 import { DeliveryRegistry } from '../delivery/route-delivery.js'
@@ -54,6 +55,7 @@ export class Gateway {
   readonly #logger: Logger
   readonly #env: Env
   readonly #pools = new PoolRegistry()
+  readonly #views = new RouteViews()
   readonly #stats: StatsRegistry
   readonly #sweeper: DeadlineSweeper
   readonly #uploads: UploadGuard
@@ -100,7 +102,7 @@ export class Gateway {
   }
 
   #runtimeDeps (): RuntimeDeps {
-    return { pools: this.#pools, stats: this.#stats, health: this.#health, delivery: this.#delivery }
+    return { pools: this.#pools, stats: this.#stats, health: this.#health, delivery: this.#delivery, views: this.#views }
   }
 
   /** Loads the policy and opens every listener; throws PolicyError for an invalid file. */
@@ -209,7 +211,9 @@ export class Gateway {
       this.#pools.retain(keys.pools)
       this.#stats.retain(keys.stats)
       this.#health.retain(keys.stats)
-      this.#delivery.retain(new Set(s.routes.map(r => r.name)))
+      const names = new Set(s.routes.map(r => r.name))
+      this.#delivery.retain(names)
+      this.#views.retain(names)
       record = { at, trigger, ok: true, changed: true, version: s.version }
       this.#events.add({ kind: 'policy.reload', route: '*', before, after: s.version, enforced: true, detail: `generation ${rt.generation} (${trigger})` })
       this.#logger.info({ trigger, version: s.version, generation: rt.generation }, 'policy reloaded')

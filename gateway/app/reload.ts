@@ -5,21 +5,10 @@
  * Reloads are serialized; a burst collapses into the ones already queued.
  */
 import { loadPolicyFile } from '../policy/load.js'
-import type { PolicyIssue } from '../policy/issues.js'
 import type { PolicySnapshot } from '../policy/snapshot.js'
+import type { PolicyIssue } from '../policy/issues.js'
 
-export type ReloadTrigger = 'start' | 'file' | 'signal' | 'admin'
-
-export interface ReloadRecord {
-  readonly at: string
-  readonly trigger: ReloadTrigger
-  readonly ok: boolean
-  /** False when the file's content was unchanged (nothing swapped). */
-  readonly changed: boolean
-  readonly version: string | null
-  readonly code?: string
-  readonly issues?: readonly PolicyIssue[]
-}
+export type { ReloadRecord, ReloadTrigger } from '../policy/reload-record.js'
 
 export type Env = Readonly<Record<string, string | undefined>>
 
@@ -44,6 +33,9 @@ Promise<{ kind: 'unchanged' } | { kind: 'ok', snapshot: PolicySnapshot } | { kin
   }
   if (JSON.stringify(next.admin) !== JSON.stringify(current.admin)) {
     staticChanges.push({ file, path: 'admin', line: 0, column: 0, message: 'admin changed; it is bound at start-up: restore it to reload the rest, or restart the gateway' })
+  }
+  if (JSON.stringify(next.store) !== JSON.stringify(current.store)) {
+    staticChanges.push({ file, path: 'store', line: 0, column: 0, message: 'store changed; it is bound at start-up: restore it to reload the rest, or restart the gateway' })
   }
   if (staticChanges.length > 0) return { kind: 'rejected', code: 'GW_ERR_POLICY_STATIC_CHANGED', issues: staticChanges }
   return { kind: 'ok', snapshot: next }

@@ -6,8 +6,8 @@
 import type { Runtime, RuntimeRoute, RuntimeUpstream } from '../proxy/runtime.js'
 import type { ReloadRecord } from './reload.js'
 import type { Clock } from '../core/clock.js'
-import type { ShiftView } from '../shift/controller.js'
-import type { ProbeState } from '../health/prober.js'
+import type { ShiftView } from '../control/controller.js'
+import type { ProbeState } from '../control/prober.js'
 
 /** Expected share of the route's traffic per upstream, as RuntimeRoute.pick() splits it now. */
 export function routeShares (route: RuntimeRoute): Map<string, number> {
@@ -54,8 +54,8 @@ export function buildStatus (rt: Runtime, lastReload: ReloadRecord | null, start
           headers: c.headers === null ? null : Object.fromEntries(c.headers)
         },
         timeoutsMs: c.timeouts,
-        shift: c.shift === null ? null : { applied: r.backupShare, ...shiftView(c.name) },
-        delivery: { ...r.delivery.counters, hedgeDelayMs: c.hedge === null ? null : r.delivery.hedgeDelayMs },
+        shift: c.shift === null ? null : { applied: r.view.backupShare, ...shiftView(c.name) },
+        delivery: { ...r.delivery.counters, hedgeDelayMs: c.hedge === null ? null : r.view.hedgeDelayMs },
         websocket: { enabled: c.websocket.enabled, idleTimeoutMs: c.websocket.idleTimeoutMs, ...r.delivery.upgrades },
         upstreams: r.upstreams.map(u => {
           const v = u.stats.view()

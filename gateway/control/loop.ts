@@ -2,18 +2,20 @@
  * The control loop: one timer (50 ms by default) that reads what the data
  * plane recorded and decides off the hot path — latency signals into the
  * shift controllers, failure streaks into outlier ejection — then writes the
- * results back as each route's backupShare and each upstream's ejection.
- * Health-check verdicts arrive from the prober as they flip. Every change is
- * an event; shadow-mode routes get events but keep a backupShare of 0.
+ * results through the views (views/ports.ts): each route's RouteView
+ * (backup share, hedge delay) and each upstream's availability. With a
+ * fleet (fleet/), the share applied is the local decision merged with the
+ * fleet's. Health-check verdicts arrive from the prober as they flip. Every
+ * change is an event; shadow-mode routes get events but apply a share of 0.
  */
 import type { Clock } from '../core/clock.js'
 import type { EventSink } from '../events/log.js'
-import type { Runtime, RuntimeUpstream } from '../proxy/runtime.js'
+import type { ControlTarget, ControlUpstream } from '../views/ports.js'
 import type { HealthRegistry } from '../health/health-registry.js'
-import type { Prober, ProbeFlip } from '../health/prober.js'
+import type { Prober, ProbeFlip } from './prober.js'
 import { newSignalHistogram, addInflightAges, quantileMs } from '../health/signal-window.js'
-import { ShiftController, type Signal, type ShiftView } from '../shift/controller.js'
-import { evaluateOutliers } from '../shift/outlier.js'
+import { ShiftController, type Signal, type ShiftView } from './controller.js'
+import { evaluateOutliers } from './outlier.js'
 
 export interface ControlDeps {
   readonly clock: Clock
@@ -24,13 +26,28 @@ export interface ControlDeps {
   readonly onError?: (err: unknown) => void
   /** @default 50 */
   readonly tickMs?: number
+  /** The fleet's say in each route's share (fleet/share-sync.ts); absent = this process decides alone. */
+  readonly fleet?: ShareMerge
+}
+
+/** Publishes this process's decisions and merges them with its peers'. */
+export interface ShareMerge {
+  /** The share to apply for `route`, given this process's own decision (`local`) and its signal. */
+  merge (route: string, local: number, summary: SignalSummary, now: number): number
+}
+
+/** What a process tells its peers of one route each tick. */
+export interface SignalSummary {
+  readonly phase: string
+  /** The primaries' signal (ms) or null while there are too few samples. */
+  readonly primaryMs: number | null
 }
 
 export class ControlLoop {
   readonly #deps: ControlDeps
   readonly #controllers = new Map<string, ShiftController>()
   readonly #scratch = newSignalHistogram()
-  #runtime: Runtime | null = null
+  #runtime: ControlTarget | null = null
   #ticks = 0
   #timer: NodeJS.Timeout | null = null
 
@@ -39,7 +56,7 @@ export class ControlLoop {
   }
 
   /** Adopt a runtime before it goes live: controllers follow the routes, shares carry over, probes follow health checks. */
-  apply (rt: Runtime): void {
+  apply (rt: ControlTarget): void {
     const names = new Set<string>()
     for (const route of rt.routes) {
       const cfg = route.config.shift
@@ -52,7 +69,7 @@ export class ControlLoop {
       } else {
         ctrl.reconfigure(cfg)
       }
-      route.backupShare = cfg.enforce ? ctrl.share : 0
+      route.view.backupShare = cfg.enforce ? ctrl.share : 0
     }
     for (const name of this.#controllers.keys()) if (!names.has(name)) this.#controllers.delete(name)
     for (const route of rt.routes) {
@@ -82,7 +99,7 @@ export class ControlLoop {
     const hedgeTick = (this.#ticks++ % 5) === 0
     for (const route of rt.routes) {
       const hedge = route.config.hedge
-      if (hedge !== null && hedge.quantile !== null && hedgeTick) route.delivery.hedgeDelayMs = this.#observed(route.levels[0] ?? [], hedge.quantile)
+      if (hedge !== null && hedge.quantile !== null && hedgeTick) route.view.hedgeDelayMs = this.#observed(route.levels[0] ?? [], hedge.quantile)
       const outlier = route.config.outlier
       if (outlier !== null) {
         for (const level of route.levels) for (const e of evaluateOutliers(level.map(u => u.health), outlier, now)) this.#deps.emit(e)
@@ -90,15 +107,18 @@ export class ControlLoop {
       const cfg = route.config.shift
       const ctrl = cfg === null ? undefined : this.#controllers.get(route.config.name)
       if (cfg === null || ctrl === undefined) continue
+      const primary = this.#signal(route.levels[0] ?? [], now, cfg.quantile, cfg.minSamples)
       const events = ctrl.tick({
         now,
-        primary: this.#signal(route.levels[0] ?? [], now, cfg.quantile, cfg.minSamples),
+        primary,
         backup: this.#signal(route.backups, now, cfg.quantile, cfg.minSamples),
         backupAvailable: route.backups.some(u => u.weight > 0 && u.available),
         primaryHealthy: !(route.levels[0] ?? []).some(u => u.health.probeDown)
       })
       for (const e of events) this.#deps.emit(e)
-      route.backupShare = cfg.enforce ? ctrl.share : 0
+      const fleet = this.#deps.fleet
+      const share = fleet === undefined ? ctrl.share : fleet.merge(route.config.name, ctrl.share, { phase: ctrl.view().phase, primaryMs: primary.valueMs }, now)
+      route.view.backupShare = cfg.enforce ? share : 0
     }
   }
 
@@ -120,7 +140,7 @@ export class ControlLoop {
   }
 
   /** Quantile over a level: its finished samples in the signal window plus the ages of what is still in flight. */
-  #signal (level: readonly RuntimeUpstream[], now: number, q: 'p50' | 'p90' | 'p95' | 'p99', minSamples: number): Signal {
+  #signal (level: readonly ControlUpstream[], now: number, q: 'p50' | 'p90' | 'p95' | 'p99', minSamples: number): Signal {
     const h = this.#scratch
     h.reset()
     for (const u of level) {
@@ -131,7 +151,7 @@ export class ControlLoop {
   }
 
   /** The primaries' observed latency quantile over the stats window (ms), 0 when unknown. */
-  #observed (level: readonly RuntimeUpstream[], q: 'p90' | 'p95' | 'p99'): number {
+  #observed (level: readonly ControlUpstream[], q: 'p90' | 'p95' | 'p99'): number {
     let best = 0
     for (const u of level) {
       const l = u.stats.view().window.latencyMs
@@ -140,7 +160,7 @@ export class ControlLoop {
     return best
   }
 
-  #syncProbes (rt: Runtime): void {
+  #syncProbes (rt: ControlTarget): void {
     const prober = this.#deps.prober
     const checked = new Set<string>()
     const targets: Parameters<Prober['sync']>[0][number][] = []

@@ -58,6 +58,8 @@ export const ERRORS = Object.freeze({
     'The first request with this key has not finished yet. Retry later with the same key to get its outcome.'),
   IDEMPOTENCY_OUTCOME_UNKNOWN: spec('GW_ERR_IDEMPOTENCY_OUTCOME_UNKNOWN', 409, 'The outcome of the first request with this key is unknown',
     'It may have been processed upstream but no answer came back, so it is not sent again. Check the payment status with the upstream before using a new key.'),
+  IDEMPOTENCY_STORE_UNAVAILABLE: spec('GW_ERR_IDEMPOTENCY_STORE_UNAVAILABLE', 503, 'The idempotency store is unavailable',
+    'The shared idempotency store (Redis) did not answer in time, so the keyed request was not sent rather than risk running it twice. Retry later with the same key; check that Redis is running and reachable from the gateway.'),
   INTERNAL: spec('GW_ERR_INTERNAL', 500, 'Unexpected gateway error',
     'A bug in the gateway. The log line with the same request id has the details; please report it.'),
   POLICY_INVALID: spec('GW_ERR_POLICY_INVALID', 422, 'The policy file is invalid',

@@ -47,8 +47,6 @@ export class RouteDelivery {
   readonly upgrades: UpgradeCounters = { active: 0, upgraded: 0, refused: 0, failed: 0, idleClosed: 0 }
   budget: RetryBudget | null = null
   store: IdempotencyStore | null = null
-  /** Hedge delay from the observed latency (control loop); 0 = not known yet. */
-  hedgeDelayMs = 0
   retrySig = ''
   storeSig = ''
 }

@@ -42,7 +42,8 @@ export function compileDelivery (r: RouteDoc, index: number, source: PolicySourc
       onUnknownOutcome: x.onUnknownOutcome ?? 'conflict',
       generate: x.generate ?? false,
       upstreamDedupes: x.upstreamDedupes ?? false,
-      maxKeys: x.maxKeys ?? 100_000
+      maxKeys: x.maxKeys ?? 100_000,
+      storeUnavailable: x.storeUnavailable ?? 'reject'
     }
   }
   let hedge: HedgeConfig | null = null

@@ -14,6 +14,7 @@ import { compileDelivery } from './compile-delivery.js'
 import { checkUpstreamUrl } from './upstream-url.js'
 import { compileUpgrade } from './compile-upgrade.js'
 import { compileListener, compileRouteLimits } from './compile-edge.js'
+import { compileStore } from './compile-store.js'
 import { DEFAULT_TIMEOUTS, type PolicySnapshot, type RouteConfig, type TimeoutsConfig, type UpstreamConfig } from './snapshot.js'
 
 const DURATION_RE = new RegExp(DURATION_PATTERN)
@@ -71,6 +72,7 @@ export function compilePolicy (doc: PolicyDoc, source: PolicySource, env: Env): 
     issues.push(source.issue(['stats', 'resolution'], `the window would have ${Math.ceil(statsWindowMs / statsResolutionMs)} slots (at most 600); raise resolution or shorten window`))
   }
   const drainTimeoutMs = duration(doc.shutdown?.drainTimeout, ['shutdown', 'drainTimeout'], 10_000)
+  const store = compileStore(doc.store, source, issues, duration, env)
 
   if (issues.length > 0) return { ok: false, issues }
   const hash = createHash('sha256').update(source.text).digest('hex')
@@ -83,6 +85,7 @@ export function compilePolicy (doc: PolicyDoc, source: PolicySource, env: Env): 
     statsWindowMs,
     statsResolutionMs,
     drainTimeoutMs,
+    store,
     routes
   })
   return { ok: true, snapshot }

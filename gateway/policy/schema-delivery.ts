@@ -42,7 +42,12 @@ export const IdempotencySchema = strict({
   })),
   generate: Type.Optional(Type.Boolean({ description: 'Make a key (UUID) for requests that come without one and pass it upstream, so gateway retries of them are keyed too. @default false' })),
   upstreamDedupes: Type.Optional(Type.Boolean({ description: 'The upstream honours the key itself (it never processes one key twice): keyed non-idempotent requests may then be retried after "maybe processed" failures. @default false' })),
-  maxKeys: Type.Optional(Count('Most keys kept in memory; the oldest are evicted first. @default 100000', 1, 10_000_000))
+  maxKeys: Type.Optional(Count('Most keys kept in memory; the oldest are evicted first (the memory store only; Redis is bounded by its own maxmemory). @default 100000', 1, 10_000_000)),
+  storeUnavailable: Type.Optional(Type.Unsafe<'reject' | 'local'>({
+    type: 'string',
+    enum: ['reject', 'local'],
+    description: 'With store.redis, when Redis cannot be reached: reject = a keyed request gets 503 GW_ERR_IDEMPOTENCY_STORE_UNAVAILABLE with Retry-After and is not forwarded (nothing can be charged twice; the client repeats it with the same key later); local = keys are claimed in this instance\'s memory only, so a repeat sent to another instance during the outage may run again. Requests without a key are never affected. @default reject'
+  }))
 }, { description: 'Idempotency keys: a repeat with the same key and the same request replays the stored response; with a different request it gets 422.' })
 
 export const HedgeSchema = strict({

@@ -13,6 +13,7 @@ import { strict, Duration, Name } from './schema-kit.js'
 import { BreakerSchema, FailoverSchema, ShiftSchema, OutlierSchema, HealthCheckSchema } from './schema-resilience.js'
 import { RetrySchema, IdempotencySchema, HedgeSchema } from './schema-delivery.js'
 import { WebSocketSchema } from './schema-upgrade.js'
+import { StoreSchema } from './schema-store.js'
 import { PathsSchema, ListenerTimeoutsSchema, ListenerLimitsSchema, RouteLimitsSchema } from './schema-edge.js'
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535, description: 'TCP port (0 = any free port).' })
@@ -116,6 +117,7 @@ export const PolicySchema = strict({
     window: Type.Optional(Duration('Sliding window of the per-upstream latency histograms and counters shown in /status.', '10s')),
     resolution: Type.Optional(Duration('Width of one slot of the sliding window; the window moves by this step. At most window/600.', '1s'))
   }, { description: 'Shape of the per-upstream sliding windows (latency histograms and outcome counters).' })),
+  store: Type.Optional(StoreSchema),
   shutdown: Type.Optional(strict({
     drainTimeout: Type.Optional(Duration('On SIGTERM: how long to let in-flight requests finish before closing their connections.', '10s'))
   }, { description: 'Graceful shutdown.' })),

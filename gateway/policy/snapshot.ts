@@ -36,6 +36,7 @@ export interface IdempotencyConfig {
   readonly generate: boolean
   readonly upstreamDedupes: boolean
   readonly maxKeys: number
+  readonly storeUnavailable: 'reject' | 'local'
 }
 
 export interface HedgeConfig {
@@ -197,7 +198,30 @@ export interface PolicySnapshot {
   readonly statsWindowMs: number
   readonly statsResolutionMs: number
   readonly drainTimeoutMs: number
+  readonly store: StoreConfig
   readonly routes: readonly RouteConfig[]
+}
+
+export interface RedisConfig {
+  /** Exactly one of url, sentinels (+ name) and cluster is set. */
+  readonly url: string | null
+  readonly sentinels: ReadonlyArray<{ readonly host: string, readonly port: number }> | null
+  readonly name: string | null
+  readonly cluster: ReadonlyArray<{ readonly host: string, readonly port: number }> | null
+  /** Resolved from passwordEnv; never shown or logged. */
+  readonly password: string | null
+  readonly passwordEnv: string | null
+  readonly keyPrefix: string
+  readonly commandTimeoutMs: number
+  readonly connectTimeoutMs: number
+  readonly maxBackoffMs: number
+}
+
+export interface StoreConfig {
+  /** null = the memory store. */
+  readonly redis: RedisConfig | null
+  readonly syncIntervalMs: number
+  readonly staleAfterMs: number
 }
 
 export const DEFAULT_TIMEOUTS: TimeoutsConfig = Object.freeze({

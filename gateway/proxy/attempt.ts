@@ -1,19 +1,19 @@
 /**
  * One attempt of a client request at one upstream: an undici dispatch
- * handler (the legacy callback API, undici 7's native path). It records the
- * outcome (stats, health, breaker), tracks whether the request reached the
+ * handler (the legacy callback API, undici 7's native path). It reports the
+ * outcome into its upstream's OutcomeSink (views/ports.ts), tracks whether the request reached the
  * upstream (for payment safety), and hands headers, body and errors to its
  * owner, the ProxyRequest, which decides whether this attempt's response
  * goes to the client.
  *
- * Stats and health are ended exactly once: at headers, at the first error,
+ * The sink hears begin and end exactly once each: at headers, at the first error,
  * or when the owner aborts it.
  */
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Clock } from '../core/clock.js'
 import type { Linked, LinkedList } from '../core/linked-list.js'
-import { OUTCOMES, OUTCOME_INDEX, statusOutcome, type InflightAttempt } from '../health/outcome.js'
+import { OUTCOME_INDEX, statusOutcome, type InflightAttempt } from '../health/outcome.js'
 import type { BreakerTicket } from '../health/breaker.js'
 import { transportFailure, type AttemptFailure } from '../delivery/failure.js'
 import type { RuntimeUpstream } from './runtime.js'
@@ -72,8 +72,7 @@ export class Attempt implements Dispatcher.DispatchHandler, InflightAttempt {
   get connected (): boolean { return this.#connected }
 
   start (o: AttemptOptions): void {
-    this.upstream.stats.begin(this)
-    this.#ticket = this.upstream.health.begin()
+    this.#ticket = this.upstream.sink.begin(this)
     this.upstream.pool.dispatch({
       path: o.path,
       method: o.method as Dispatcher.HttpMethod,
@@ -139,7 +138,6 @@ export class Attempt implements Dispatcher.DispatchHandler, InflightAttempt {
   #record (outcome: number, sample: boolean, status: number): void {
     if (this.#recorded) return
     this.#recorded = true
-    this.upstream.stats.end(this, outcome, sample)
-    this.upstream.health.report(this.#ticket, OUTCOMES[outcome] as string, status)
+    this.upstream.sink.end(this, this.#ticket, outcome, sample, status)
   }
 }

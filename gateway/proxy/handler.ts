@@ -8,49 +8,24 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { randomUUID } from 'node:crypto'
 import { ERRORS } from '../core/errors.js'
-import type { Clock } from '../core/clock.js'
 import type { ListenerConfig } from '../policy/snapshot.js'
-import type { AttemptFailure } from '../delivery/failure.js'
 import { isIdempotent } from '../delivery/retry-policy.js'
 import { effectiveTotalMs, parseClientDeadline } from '../delivery/client-deadline.js'
-import type { DeadlineSweeper } from './deadlines.js'
 import { retryAfterSeconds, type Runtime, type RuntimeRoute, type RuntimeUpstream } from './runtime.js'
 import { addForwardingHeaders, headerValue, scanRequestHeaders, type ScannedRequest } from './headers.js'
 import { findRoute, pathOnly, stripPrefix } from './router.js'
 import { sendProblem } from '../edge/problem.js'
-import { ProxyRequest, type RequestSpec } from './request.js'
+import { ProxyRequest } from './request.js'
+import type { HandlerDeps, RequestSpec } from './deps.js'
 import { readBody } from './body.js'
 import { runKeyed, validKey } from './idempotent.js'
 import { admitRequest } from '../edge/admit.js'
 import { acceptBody, ClientFault, startReading } from '../edge/upload.js'
-import { bodyLimits, type BodyLimits, type UploadGuard } from '../edge/upload-guard.js'
+import { bodyLimits, type BodyLimits } from '../edge/upload-guard.js'
 import type { RequestHandler } from '../edge/listener.js'
 
-export interface AttemptFailedInfo {
-  readonly route: string
-  readonly upstream: string
-  readonly requestId: string
-  readonly method: string
-  readonly failure: AttemptFailure
-  /** What was done about it, and why ("retrying in 12ms", "not retried: …"). */
-  readonly decision: string
-  readonly cause: unknown
-}
-
-export interface HandlerDeps {
-  readonly clock: Clock
-  readonly sweeper: DeadlineSweeper
-  /** Watches request bodies for slow clients (one for the gateway). */
-  readonly uploads: UploadGuard
-  /** 0..1; injected so tests can fix the retry jitter. */
-  readonly random: () => number
-  /** The runtime to use for a request that starts now. */
-  readonly current: () => Runtime
-  readonly onAttemptFailed: (info: AttemptFailedInfo) => void
-  readonly onInternalError: (err: unknown, requestId: string) => void
-}
-
 export type { RequestHandler }
+export type { HandlerDeps, AttemptFailedInfo } from './deps.js'
 
 export function createRequestHandler (deps: HandlerDeps, listener: ListenerConfig): RequestHandler {
   const proto = 'http'

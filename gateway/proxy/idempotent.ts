@@ -14,7 +14,7 @@ import type { IdempotencyConfig } from '../policy/snapshot.js'
 import type { IdempotencyStore, Outcome } from '../idempotency/types.js'
 import { fingerprint } from '../idempotency/fingerprint.js'
 import type { DeliveryCounters } from '../delivery/route-delivery.js'
-import type { Completion } from './request.js'
+import type { Completion } from './deps.js'
 import { sendProblem } from '../edge/problem.js'
 
 export const REPLAY_HEADER = 'idempotency-replayed'

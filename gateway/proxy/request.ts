@@ -22,46 +22,12 @@ import type { StoredResponse } from '../idempotency/types.js'
 import type { Deadline } from './deadlines.js'
 import type { Linked, LinkedList } from '../core/linked-list.js'
 import type { RuntimeRoute, RuntimeUpstream } from './runtime.js'
-import type { HandlerDeps } from './handler.js'
+import type { Completion, HandlerDeps, RequestSpec } from './deps.js'
 import { Attempt, type AttemptOwner } from './attempt.js'
 import { OUTCOME_INDEX } from '../health/outcome.js'
 import { responseHeaders } from './headers.js'
 import { sendProblem } from '../edge/problem.js'
 import type { ClientFaultSink } from '../edge/upload.js'
-
-/** What the request's owner (idempotent.ts) wants to know about the end. */
-export interface Completion {
-  /** The response sent (or, with the client gone, received), when it fit the capture limit. */
-  readonly response: StoredResponse | null
-  /** The final failure, when there was no response. */
-  readonly failure: AttemptFailure | null
-  /** Some attempt may have reached the upstream. */
-  readonly maybeSent: boolean
-}
-
-export interface RequestSpec {
-  readonly method: string
-  /** Path sent upstream, before the upstream's base path. */
-  readonly path: string
-  /** Forwarding headers without Host (added per attempt). */
-  readonly headers: string[]
-  /** null = no body; Buffer = kept for replay; Readable = streamed once. */
-  readonly body: Readable | Buffer | null
-  /** The client sent a body (Content-Length > 0 or chunked), read or not yet. */
-  readonly hasBody: boolean
-  readonly requestId: string
-  /** The client's Host header (sent upstream when preserveHost). */
-  readonly clientHost: string
-  /** ms; Infinity = no deadline. */
-  readonly totalMs: number
-  /** Capture the response body up to this many bytes for the store (0 = no capture). */
-  readonly captureBytes: number
-  /** Keyed request whose upstream dedupes the key: may be retried after "maybe processed". */
-  readonly keyedAndDeduped: boolean
-  /** Keep the attempt running if the client leaves (its outcome is stored for the repeat). */
-  readonly outliveClient: boolean
-  readonly onComplete: ((c: Completion) => void) | null
-}
 
 export class ProxyRequest implements AttemptOwner, Deadline, ClientFaultSink {
   deadlineAt = Infinity
@@ -272,7 +238,7 @@ export class ProxyRequest implements AttemptOwner, Deadline, ClientFaultSink {
   #armHedge (): void {
     const h = this.#route.config.hedge
     if (h === null || (this.#spec.method !== 'GET' && this.#spec.method !== 'HEAD') || !isIdempotent(this.#spec.method)) return
-    const delay = h.quantile === null ? h.fixedDelayMs : this.#route.delivery.hedgeDelayMs
+    const delay = h.quantile === null ? h.fixedDelayMs : this.#route.view.hedgeDelayMs
     if (delay <= 0) return // no latency observed yet
     this.#hedgeTimer = setTimeout(() => {
       this.#hedgeTimer = null

@@ -1,9 +1,11 @@
 /**
  * The data plane's live view of one policy snapshot: routes with their
  * balancers, and upstreams bound to their connection pool, stats and health.
- * Built aside on reload and swapped in as one reference. The control plane
- * writes only two things here: each route's `backupShare` and (through
- * UpstreamHealth) each upstream's availability.
+ * Built aside on reload and swapped in as one reference. Attempts report
+ * into each upstream's `sink`; the control plane writes only through the
+ * views (views/ports.ts): each route's RouteView and each upstream's
+ * availability (UpstreamHealth). RuntimeRoute is what the control plane
+ * sees as a ControlRoute.
  */
 import type { Dispatcher } from 'undici'
 import type { PolicySnapshot, RouteConfig, UpstreamConfig } from '../policy/snapshot.js'
@@ -12,6 +14,9 @@ import type { UpstreamStats } from '../health/upstream-stats.js'
 import type { UpstreamHealth } from '../health/upstream-health.js'
 import type { HealthRegistry } from '../health/health-registry.js'
 import type { DeliveryRegistry, RouteDelivery } from '../delivery/route-delivery.js'
+import type { OutcomeSink } from '../views/ports.js'
+import type { RouteView, RouteViews } from '../views/route-view.js'
+import { UpstreamRecorder } from '../health/recorder.js'
 import { Balancer, type Pickable } from './balancer.js'
 import { poolKey, type PoolRegistry } from './pools.js'
 
@@ -22,6 +27,8 @@ export class RuntimeUpstream implements Pickable {
   readonly pool: Dispatcher
   readonly stats: UpstreamStats
   readonly health: UpstreamHealth
+  /** Where attempts report their outcome. */
+  readonly sink: OutcomeSink
 
   constructor (config: UpstreamConfig, pool: Dispatcher, stats: UpstreamStats, health: UpstreamHealth) {
     this.config = config
@@ -30,6 +37,7 @@ export class RuntimeUpstream implements Pickable {
     this.pool = pool
     this.stats = stats
     this.health = health
+    this.sink = new UpstreamRecorder(stats, health)
   }
 
   get available (): boolean { return this.health.available }
@@ -47,15 +55,16 @@ export class RuntimeRoute {
   readonly #panic: Balancer<{ weight: number, available: true, u: RuntimeUpstream }>
   /** Budget, idempotency store, counters: kept across reloads. */
   readonly delivery: RouteDelivery
-  /** Share (0..1) of this route's traffic the shift controller sends to the backups. */
-  backupShare = 0
+  /** Backup share and hedge delay, written by the control plane. */
+  readonly view: RouteView
   /** Smooth split accumulator: exactly `share` of picks go to the backups, evenly spread. */
   #acc = 0
 
-  constructor (config: RouteConfig, upstreams: readonly RuntimeUpstream[], delivery: RouteDelivery) {
+  constructor (config: RouteConfig, upstreams: readonly RuntimeUpstream[], delivery: RouteDelivery, view: RouteView) {
     this.config = config
     this.upstreams = upstreams
     this.delivery = delivery
+    this.view = view
     const byLevel = new Map<number, RuntimeUpstream[]>()
     for (const u of upstreams) byLevel.set(u.config.priority, [...(byLevel.get(u.config.priority) ?? []), u])
     this.levels = [...byLevel.entries()].sort((a, b) => a[0] - b[0]).map(e => e[1])
@@ -96,7 +105,7 @@ export class RuntimeRoute {
   /** Shift share, or the overprovisioning spill when part of the primaries is out, whichever is larger. */
   effectiveBackupShare (): number {
     const factor = this.config.failover.overprovisioning
-    if (factor === null) return this.backupShare
+    if (factor === null) return this.view.backupShare
     let total = 0
     let up = 0
     for (const u of this.levels[0] as readonly RuntimeUpstream[]) {
@@ -104,7 +113,7 @@ export class RuntimeRoute {
       if (u.available) up += u.weight
     }
     const spill = total === 0 ? 1 : 1 - Math.min(1, (up / total) * factor)
-    return Math.max(this.backupShare, spill)
+    return Math.max(this.view.backupShare, spill)
   }
 }
 
@@ -122,6 +131,7 @@ export interface RuntimeDeps {
   readonly stats: StatsRegistry
   readonly health: HealthRegistry
   readonly delivery: DeliveryRegistry
+  readonly views: RouteViews
 }
 
 export function buildRuntime (snapshot: PolicySnapshot, deps: RuntimeDeps, generation: number, loadedAt: number): Runtime {
@@ -131,7 +141,7 @@ export function buildRuntime (snapshot: PolicySnapshot, deps: RuntimeDeps, gener
     const health = deps.health.get(route.name, u.name)
     deps.health.useBreaker(health, route.breaker)
     return new RuntimeUpstream(u, deps.pools.get(u.origin, route.timeouts.connectMs), stats, health)
-  }), deps.delivery.get(route.name, route.retry, route.idempotency)))
+  }), deps.delivery.get(route.name, route.retry, route.idempotency), deps.views.get(route.name)))
   return Object.freeze({ snapshot, routes, generation, loadedAt })
 }
 

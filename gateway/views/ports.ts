@@ -1,0 +1,52 @@
+/**
+ * The seam between the data plane and the control plane ("record on the hot
+ * path, decide off it"):
+ *
+ * - an attempt reports what happened into its upstream's OutcomeSink and
+ *   nothing else (health/recorder.ts is the one implementation);
+ * - the data plane reads RouteView (backup share, hedge delay) and the
+ *   upstream's availability; the control plane — the control loop, fleet
+ *   sync, overrides — writes through the same views and never touches a
+ *   request, a pool or the proxy's runtime objects;
+ * - the control plane sees routes as ControlRoute: configuration plus what
+ *   was recorded (stats, health) and the view it may write.
+ */
+import type { RouteConfig, UpstreamConfig } from '../policy/snapshot.js'
+import type { InflightAttempt } from '../health/outcome.js'
+import type { BreakerTicket } from '../health/breaker.js'
+import type { UpstreamStats } from '../health/upstream-stats.js'
+import type { UpstreamHealth } from '../health/upstream-health.js'
+import type { RouteView } from './route-view.js'
+
+export type { RouteView }
+
+/** Where an attempt reports to. `begin` returns the breaker ticket to hand back to `end`. */
+export interface OutcomeSink {
+  begin (attempt: InflightAttempt): BreakerTicket | null
+  /** `outcome` is an OUTCOME_INDEX; `sample` false keeps the latency out (client abort); `status` 0 without a response. */
+  end (attempt: InflightAttempt, ticket: BreakerTicket | null, outcome: number, sample: boolean, status: number): void
+}
+
+/** One upstream of a route as the control plane sees it. `health` is its availability view. */
+export interface ControlUpstream {
+  readonly config: UpstreamConfig
+  readonly weight: number
+  readonly available: boolean
+  readonly stats: UpstreamStats
+  readonly health: UpstreamHealth
+}
+
+export interface ControlRoute {
+  readonly config: RouteConfig
+  readonly upstreams: readonly ControlUpstream[]
+  /** By priority level, lowest (the primaries) first. */
+  readonly levels: ReadonlyArray<readonly ControlUpstream[]>
+  /** Every upstream above the primary level. */
+  readonly backups: readonly ControlUpstream[]
+  readonly view: RouteView
+}
+
+/** What the control plane is handed on start and on every reload. */
+export interface ControlTarget {
+  readonly routes: readonly ControlRoute[]
+}
