@@ -17,7 +17,7 @@ import { RouteViews } from '../views/route-view.js'
 import { EventLog } from '../events/log.js'
 import { ControlLoop } from '../control/loop.js'
 import { DeliveryRegistry } from '../delivery/route-delivery.js'
-import { MemoryIdempotencyStore } from '../idempotency/memory-store.js'
+import { createSharedState, type SharedState } from './shared-state.js'
 import { PoolRegistry } from '../proxy/pools.js'
 import { DeadlineSweeper } from '../proxy/deadlines.js'
 import { UploadGuard } from '../edge/upload-guard.js'
@@ -42,6 +42,8 @@ export interface GatewayOptions {
   readonly random?: () => number
   /** How often total-request deadlines are checked. @default 25 */
   readonly deadlineTickMs?: number
+  /** Shared state to use instead of the policy's store block (workers, tests). */
+  readonly shared?: SharedState
 }
 
 export interface Addresses {
@@ -65,6 +67,7 @@ export class Gateway {
   readonly #health: HealthRegistry
   readonly #prober: Prober
   readonly #control: ControlLoop
+  readonly #shared: SharedState
   readonly #startedAt: number
   #runtime: Runtime
   #listeners: Listener[] = []
@@ -86,7 +89,8 @@ export class Gateway {
     this.#events = new EventLog(this.#clock, () => this.#runtime.snapshot.version)
     this.#health = new HealthRegistry(this.#events.add)
     this.#random = opts.random ?? Math.random
-    this.#delivery = new DeliveryRegistry(this.#clock, (_route, cfg) => new MemoryIdempotencyStore({ clock: this.#clock, ttlMs: cfg.ttlMs, maxKeys: cfg.maxKeys }))
+    this.#shared = opts.shared ?? createSharedState(snapshot.store, this.#clock, this.#logger)
+    this.#delivery = new DeliveryRegistry(this.#clock, this.#shared.storeFactory)
     // Flips arrive from probes started later (control.apply), never during construction.
     this.#prober = new Prober({ clock: this.#clock, onFlip: flip => this.#control.onProbeFlip(flip) })
     this.#control = new ControlLoop({
@@ -95,6 +99,7 @@ export class Gateway {
       health: this.#health,
       prober: this.#prober,
       tickMs: opts.controlTickMs,
+      fleet: this.#shared.fleet ?? undefined,
       onError: err => this.#logger.error({ err }, 'control loop tick failed; traffic keeps its last shares')
     })
     this.#runtime = buildRuntime(snapshot, this.#runtimeDeps(), 1, this.#startedAt)
@@ -121,6 +126,10 @@ export class Gateway {
   }
 
   async #open (watch: boolean): Promise<void> {
+    const redis = this.#runtime.snapshot.store.redis
+    if (redis !== null && !await this.#shared.ready(redis.connectTimeoutMs)) {
+      this.#logger.warn({ code: 'GW_ERR_IDEMPOTENCY_STORE_UNAVAILABLE' }, 'redis not reachable at start: serving on local state until it is')
+    }
     const deps: HandlerDeps = {
       clock: this.#clock,
       sweeper: this.#sweeper,
@@ -171,7 +180,14 @@ export class Gateway {
 
   status (): object {
     const listeners = this.#listeners.map(l => ({ name: l.config.name, inflight: l.inflight, connections: l.connections }))
-    return { ...buildStatus(this.#runtime, this.#lastReload, this.#startedAt, this.#clock, name => this.#control.shiftView(name), key => this.#prober.state(key)), listeners }
+    const now = this.#clock.now()
+    const fleet = this.#shared.fleet
+    const shift = (name: string): object | null => {
+      const v = this.#control.shiftView(name)
+      return v === null ? null : { ...v, fleet: fleet === null ? null : fleet.peers(name, now) }
+    }
+    const store = { kind: this.#shared.kind, instance: this.#shared.instance, up: this.#shared.up() }
+    return { ...buildStatus(this.#runtime, this.#lastReload, this.#startedAt, this.#clock, shift, key => this.#prober.state(key)), store, listeners }
   }
 
   /** Re-reads the policy file; the running policy stays unless the new one is valid. */
@@ -214,6 +230,7 @@ export class Gateway {
       const names = new Set(s.routes.map(r => r.name))
       this.#delivery.retain(names)
       this.#views.retain(names)
+      this.#shared.fleet?.retain(names)
       record = { at, trigger, ok: true, changed: true, version: s.version }
       this.#events.add({ kind: 'policy.reload', route: '*', before, after: s.version, enforced: true, detail: `generation ${rt.generation} (${trigger})` })
       this.#logger.info({ trigger, version: s.version, generation: rt.generation }, 'policy reloaded')
@@ -240,6 +257,7 @@ export class Gateway {
     await this.#prober.close()
     this.#health.close()
     await this.#delivery.close()
+    await this.#shared.close()
     this.#stats.close()
     this.#sweeper.close()
     this.#uploads.close()

@@ -28,7 +28,7 @@ export function routeShares (route: RuntimeRoute): Map<string, number> {
 }
 
 export function buildStatus (rt: Runtime, lastReload: ReloadRecord | null, startedAt: number, clock: Clock,
-  shiftView: (route: string) => ShiftView | null, probeState: (key: string) => ProbeState): object {
+  shiftView: (route: string) => ShiftView | object | null, probeState: (key: string) => ProbeState): object {
   const s = rt.snapshot
   const now = clock.wall()
   const mono = clock.now()

@@ -23,10 +23,12 @@ export interface DeliveryCounters {
   waited: number
   conflicts: number
   mismatches: number
+  /** Keyed requests refused (503, not forwarded) because the shared store was unavailable. */
+  storeUnavailable: number
   tooLarge: number
 }
 
-const zero = (): DeliveryCounters => ({ requests: 0, retries: 0, budgetDenied: 0, unsafeNotRetried: 0, hedges: 0, hedgeWins: 0, neverSent: 0, maybeProcessed: 0, replays: 0, waited: 0, conflicts: 0, mismatches: 0, tooLarge: 0 })
+const zero = (): DeliveryCounters => ({ requests: 0, retries: 0, budgetDenied: 0, unsafeNotRetried: 0, hedges: 0, hedgeWins: 0, neverSent: 0, maybeProcessed: 0, replays: 0, waited: 0, conflicts: 0, mismatches: 0, storeUnavailable: 0, tooLarge: 0 })
 
 /** WebSocket tunnels of the route (proxy/upgrade.ts), shown in /status. */
 export interface UpgradeCounters {

@@ -1,14 +1,16 @@
 /**
- * The idempotency store contract. In memory now (memory-store.ts), Redis for
- * the fleet later: every method is async and `begin` must be atomic (one
- * caller wins a key, everybody else learns its state).
+ * The idempotency store contract. In memory for one instance
+ * (memory-store.ts), in Redis for a fleet (redis-store.ts): every method is
+ * async and `begin` must be atomic (one caller wins a key, everybody else
+ * learns its state). A store that cannot answer (Redis down, a command timed
+ * out) rejects with StoreUnavailableError (errors.ts).
  */
 
 /** A final response, kept to be replayed. Header values as sent to the client. */
 export interface StoredResponse {
   readonly status: number
   readonly headers: ReadonlyArray<readonly [string, string]>
-  /** base64 would be needed for Redis; in memory a Buffer is kept. */
+  /** In memory the Buffer itself is kept; Redis stores the raw bytes (binary-safe) and returns a copy. */
   readonly body: Buffer
 }
 

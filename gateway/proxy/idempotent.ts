@@ -13,6 +13,7 @@ import { ERRORS, type ErrorSpec } from '../core/errors.js'
 import type { IdempotencyConfig } from '../policy/snapshot.js'
 import type { IdempotencyStore, Outcome } from '../idempotency/types.js'
 import { fingerprint } from '../idempotency/fingerprint.js'
+import { StoreUnavailableError } from '../idempotency/errors.js'
 import type { DeliveryCounters } from '../delivery/route-delivery.js'
 import type { Completion } from './deps.js'
 import { sendProblem } from '../edge/problem.js'
@@ -40,6 +41,17 @@ export const validKey = (key: string): boolean => SAFE_KEY.test(key)
  * completion hook to record the outcome) only when this request owns the key.
  */
 export async function runKeyed (ctx: KeyedContext, forward: (onComplete: (c: Completion) => void) => void): Promise<void> {
+  try {
+    await claimAndRun(ctx, forward)
+  } catch (err) {
+    if (!(err instanceof StoreUnavailableError)) throw err
+    // No claim, so not forwarded: the client may repeat it with the same key.
+    ctx.counters.storeUnavailable++
+    sendProblem(ctx.res, ERRORS.IDEMPOTENCY_STORE_UNAVAILABLE, { requestId: ctx.requestId, route: ctx.route, retryAfterSeconds: 1, detail: 'the request was not sent upstream; repeat it with the same key' })
+  }
+}
+
+async function claimAndRun (ctx: KeyedContext, forward: (onComplete: (c: Completion) => void) => void): Promise<void> {
   const fp = fingerprint(ctx.method, ctx.target, ctx.body)
   for (let round = 0; round < 3; round++) {
     const r = await ctx.store.begin(ctx.key, fp)

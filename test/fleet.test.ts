@@ -1,0 +1,144 @@
+/**
+ * Fleet mode on a real redis-server: three gateway instances (separate
+ * Gateway objects with their own Redis connections, as three processes
+ * would have) in front of the same two payment channels.
+ * - one idempotency key sent to all three at once, and then again one
+ *   after another: the upstream sees it once, every client the same answer;
+ * - a latency spike on the primary: all three shift within 1 s of the
+ *   first, and all three restore;
+ * - Redis killed mid-load: plain requests never fail, keyed requests get
+ *   503 GW_ERR_IDEMPOTENCY_STORE_UNAVAILABLE without being forwarded
+ *   (storeUnavailable: reject, the default), and everything resumes when
+ *   Redis is back.
+ */
+import t from 'tap'
+import { request } from 'undici'
+import { upstream, startGateway, policyYaml, route, type Started } from './helpers/harness.js'
+import { startRedis, type RedisServer } from './helpers/redis.js'
+import { until } from './helpers/load.js'
+
+const SHIFT = `    timeouts: { responseHeaders: 10s }
+    idempotency: { waitFor: 5s }
+    shift:
+      signal: { quantile: p95, window: 1s, minSamples: 5 }
+      threshold: 300ms
+      for: 100ms
+      step: 30%
+      interval: 100ms
+      minShare: 10%
+      cooldown: 1s
+      recover: { threshold: 100ms, for: 500ms, step: 50%, interval: 200ms }
+`
+
+async function fleet (t: Parameters<typeof startRedis>[0], redis: RedisServer, n = 3): Promise<{ gws: Started[], primary: Awaited<ReturnType<typeof upstream>>, backup: Awaited<ReturnType<typeof upstream>> }> {
+  const primary = await upstream(t, { name: 'p', baseline: { latencyMs: 5 } })
+  const backup = await upstream(t, { name: 'b', baseline: { latencyMs: 5 } })
+  const store = `store:\n  redis: { url: "${redis.url}", keyPrefix: "t${process.pid}:", commandTimeout: 200ms, maxBackoff: 200ms }\n  fleet: { syncInterval: 50ms, staleAfter: 500ms }\n`
+  const yaml = policyYaml(route('pay', '/', [{ name: 'p', url: primary.url }, { name: 'b', url: backup.url, role: 'backup' }], SHIFT), store)
+  const gws: Started[] = []
+  for (let i = 0; i < n; i++) gws.push(await startGateway(t, yaml, { controlTickMs: 20 }))
+  return { gws, primary, backup }
+}
+
+async function post (url: string, key: string | null, body = '{"amount":42}'): Promise<{ status: number, body: string, replayed: boolean, code: string }> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' }
+  if (key !== null) headers['idempotency-key'] = key
+  const res = await request(`${url}/pay/charge`, { method: 'POST', headers, body })
+  return { status: res.statusCode, body: await res.body.text(), replayed: res.headers['idempotency-replayed'] === 'true', code: String(res.headers['x-gateway-error'] ?? '') }
+}
+
+t.test('one key over three instances: the upstream sees it once, every client the same answer', async t => {
+  const redis = await startRedis(t)
+  const { gws, primary } = await fleet(t, redis)
+  primary.set({ latencyMs: 300 }) // the first is still in flight when the others arrive
+  const concurrent = await Promise.all(gws.flatMap(g => [post(g.url, 'order-1'), post(g.url, 'order-1')]))
+  t.equal(primary.count, 1, 'six concurrent duplicates over three instances: one reached the upstream')
+  t.ok(concurrent.every(a => a.status === 200), `all answered 200 (${concurrent.map(a => a.status).join(',')})`)
+  t.equal(new Set(concurrent.map(a => a.body)).size, 1, 'every client got the same body')
+  t.equal(concurrent.filter(a => !a.replayed).length, 1, 'one original, the rest replays')
+  primary.set({ latencyMs: 5 })
+  for (const g of gws) {
+    const again = await post(g.url, 'order-1')
+    t.equal(again.status, 200)
+    t.ok(again.replayed, 'one after another: replayed')
+    t.equal(again.body, concurrent[0]?.body)
+  }
+  t.equal(primary.count, 1, 'still once')
+  const other = await post(gws[2]!.url, 'order-1', '{"amount":43}')
+  t.equal(other.status, 422, 'same key, different body, on another instance: mismatch')
+})
+
+t.test('a latency spike on the primary: all three instances shift within 1 s of the first, and all restore', async t => {
+  const redis = await startRedis(t)
+  const { gws, primary } = await fleet(t, redis)
+  // Only the first instance carries traffic: the others can only learn of the spike from the fleet.
+  let stop = false
+  t.teardown(() => { stop = true })
+  const load = (async () => {
+    const inflight: Array<Promise<unknown>> = []
+    while (!stop) {
+      inflight.push(request(`${gws[0]!.url}/pay`).then(async r => await r.body.text(), () => {}))
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
+    await Promise.all(inflight)
+  })()
+  await new Promise(resolve => setTimeout(resolve, 600))
+  primary.set({ latencyMs: 3000 })
+  const shiftedAt: number[] = []
+  await until(() => {
+    gws.forEach((g, i) => { if (shiftedAt[i] === undefined && (g.gw.runtime.routes[0]?.view.backupShare ?? 0) > 0) shiftedAt[i] = Date.now() })
+    return shiftedAt.filter(x => x !== undefined).length === 3
+  }, 8000, 'all three shifted')
+  const spread = Math.max(...shiftedAt) - Math.min(...shiftedAt)
+  t.ok(spread < 1000, `all three moved within ${spread} ms of the first (< 1 s)`)
+  const status = await (await request(`${gws[1]!.adminUrl}/status`)).body.json() as any
+  t.equal(status.store.kind, 'redis')
+  t.ok(status.routes[0].shift.fleet.some((p: any) => p.share > 0), 'an idle instance shows which peer holds the share up')
+  primary.set({ latencyMs: 5 })
+  await until(() => gws.every(g => g.gw.runtime.routes[0]?.view.backupShare === 0), 15000, 'all three restored')
+  t.pass('all three back on the primary')
+  stop = true
+  await load
+})
+
+t.test('redis killed mid-load: plain requests never fail, keyed ones get 503 unforwarded, all resumes when redis returns', async t => {
+  const redis = await startRedis(t)
+  const { gws, primary } = await fleet(t, redis, 2)
+  const warm = await post(gws[0]!.url, 'before-1')
+  t.equal(warm.status, 200)
+  let stop = false
+  const plain: number[] = []
+  const load = (async () => {
+    let i = 0
+    while (!stop) {
+      const g = gws[i++ % gws.length]!
+      plain.push((await post(g.url, null)).status)
+    }
+  })()
+  await new Promise(resolve => setTimeout(resolve, 200))
+  await redis.stop()
+  await new Promise(resolve => setTimeout(resolve, 300))
+  const before = primary.count
+  const keyed = await post(gws[1]!.url, 'during-1')
+  t.equal(keyed.status, 503, 'keyed request while redis is down: 503')
+  t.equal(keyed.code, 'GW_ERR_IDEMPOTENCY_STORE_UNAVAILABLE')
+  await new Promise(resolve => setTimeout(resolve, 300))
+  const replay = await post(gws[0]!.url, 'before-1')
+  t.ok(replay.status === 503 || replay.replayed, 'a key stored before the outage is never run again')
+  await redis.start()
+  const back = async (g: Started, key: string): Promise<boolean> => (await post(g.url, key)).status === 200
+  for (const [i, g] of gws.entries()) {
+    const deadline = Date.now() + 10_000
+    while (!await back(g, `after-${i}`)) {
+      if (Date.now() > deadline) throw new Error(`instance ${i} never served keyed requests again`)
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
+  }
+  stop = true
+  await load
+  t.ok(plain.length > 20, `${plain.length} plain requests during the outage`)
+  t.same([...new Set(plain)], [200], 'no plain request failed because of redis')
+  t.ok(primary.count > before, 'traffic kept flowing')
+  const again = await post(gws[0]!.url, 'after-1') // claimed on instance 1
+  t.ok(again.replayed, 'after the outage, keys are shared again')
+})
