@@ -42,6 +42,8 @@ export interface GatewayOptions {
   readonly random?: () => number
   /** How often total-request deadlines are checked. @default 25 */
   readonly deadlineTickMs?: number
+  /** Open the policy's admin API. @default true (workers: false, the primary serves it) */
+  readonly admin?: boolean
   /** Shared state to use instead of the policy's store block (workers, tests). */
   readonly shared?: SharedState
 }
@@ -116,7 +118,7 @@ export class Gateway {
     if (!loaded.ok) throw new PolicyError(loaded.issues, loaded.code)
     const gw = new Gateway(loaded.snapshot, opts)
     try {
-      await gw.#open(opts.watch ?? true)
+      await gw.#open(opts.watch ?? true, opts.admin ?? true)
     } catch (err) {
       await gw.close()
       throw err
@@ -125,7 +127,7 @@ export class Gateway {
     return gw
   }
 
-  async #open (watch: boolean): Promise<void> {
+  async #open (watch: boolean, withAdmin: boolean): Promise<void> {
     const redis = this.#runtime.snapshot.store.redis
     if (redis !== null && !await this.#shared.ready(redis.connectTimeoutMs)) {
       this.#logger.warn({ code: 'GW_ERR_IDEMPOTENCY_STORE_UNAVAILABLE' }, 'redis not reachable at start: serving on local state until it is')
@@ -149,7 +151,7 @@ export class Gateway {
       await listener.listen()
     }
     const admin = this.#runtime.snapshot.admin
-    if (admin !== null) {
+    if (admin !== null && withAdmin) {
       this.#admin = await startAdmin(admin, {
         status: () => this.status(),
         events: this.#events,

@@ -8,21 +8,30 @@ import { fileURLToPath } from 'node:url'
 import { loadPolicyFile } from '../policy/load.js'
 import { formatIssue, PolicyError } from '../policy/issues.js'
 import { createLogger } from '../core/logger.js'
+import cluster from 'node:cluster'
+import { availableParallelism } from 'node:os'
 import { Gateway } from '../app/gateway.js'
+import { Primary } from '../workers/primary.js'
+import { runWorker } from '../workers/worker.js'
 
 const USAGE = `usage:
-  gateway run --policy FILE [--no-watch]
+  gateway run --policy FILE [--no-watch] [--workers N|auto]
                                start the gateway; the file is watched and reloaded on change
                                (--no-watch: only SIGHUP and POST /reload reload it);
+                               --workers: N processes sharing the listeners (auto = cores);
                                SIGTERM/SIGINT drain in-flight requests and exit 0
   gateway check FILE [FILE…]   validate policy files; lists every mistake, exit 1 if any
   gateway --version | --help`
 
-const RUN_USAGE = `usage: gateway run --policy FILE [--no-watch]
+const RUN_USAGE = `usage: gateway run --policy FILE [--no-watch] [--workers N|auto]
 
 Starts the listeners and the admin API with the policy in FILE.
   -p, --policy FILE   the policy file (YAML or JSON); also --policy=FILE
   --no-watch          do not watch FILE; reload only on SIGHUP and POST /reload
+  --workers N|auto    N worker processes share the listeners (auto = one per
+                      core; default 1). Idempotency keys and shift shares are
+                      shared by all workers (held by this process, or Redis);
+                      the admin API answers for all of them
   -h, --help          print this help
 An invalid policy: exit 1 with every mistake listed. SIGTERM/SIGINT drain
 in-flight requests and exit 0; a second signal exits at once.`
@@ -84,6 +93,20 @@ async function check (files: readonly string[], out: Out, err: Out): Promise<num
   return failed === 0 ? 0 : 1
 }
 
+/** --workers N|auto: a count (1..64), null when absent, or an error message. */
+export function workersArg (args: readonly string[]): number | string {
+  let text: string | undefined
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string
+    if (a === '--workers') text = args[i + 1] ?? ''
+    else if (a.startsWith('--workers=')) text = a.slice('--workers='.length)
+  }
+  if (text === undefined) return 1
+  if (text === 'auto') return Math.max(1, Math.min(64, availableParallelism()))
+  const n = Number(text)
+  return Number.isInteger(n) && n >= 1 && n <= 64 ? n : `--workers must be a number from 1 to 64, or auto (got ${JSON.stringify(text)})`
+}
+
 function policyArg (args: readonly string[]): string | null {
   for (let i = 0; i < args.length; i++) {
     const a = args[i] as string
@@ -103,7 +126,18 @@ async function run (args: readonly string[], out: Out, err: Out): Promise<number
     err.write(`gateway run: --policy FILE is required\n${USAGE}\n`)
     return 2
   }
+  const workers = workersArg(args)
+  if (typeof workers === 'string') {
+    err.write(`gateway run: ${workers}\n${USAGE}\n`)
+    return 2
+  }
   const logger = createLogger()
+  if (cluster.isWorker && process.env.GATEWAY_WORKER === '1') {
+    process.on('unhandledRejection', err => logger.error({ err }, 'unhandled promise rejection'))
+    await runWorker(file, logger)
+    return null
+  }
+  if (workers > 1) return await runPrimary(file, workers, !args.includes('--no-watch'), logger, out, err)
   // Last resort: a stray promise rejection is a bug to log, not a reason to
   // drop every request in flight (Node's default is to exit).
   process.on('unhandledRejection', err => logger.error({ err }, 'unhandled promise rejection'))
@@ -148,6 +182,40 @@ async function run (args: readonly string[], out: Out, err: Out): Promise<number
       err.write(`gateway: error while stopping: ${String(e)}\n`)
       process.exit(1)
     })
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+  return null
+}
+
+async function runPrimary (file: string, workers: number, watch: boolean, logger: ReturnType<typeof createLogger>, out: Out, err: Out): Promise<number | null> {
+  const loaded = await loadPolicyFile(file)
+  if (!loaded.ok) {
+    err.write(`gateway: cannot start, ${file}: ${loaded.issues.length} problem${loaded.issues.length === 1 ? '' : 's'} [${loaded.code}]\n`)
+    for (const issue of loaded.issues) err.write(`  ${formatIssue(issue)}\n`)
+    return 1
+  }
+  process.on('unhandledRejection', e => logger.error({ err: e }, 'unhandled promise rejection'))
+  const primary = new Primary({
+    file,
+    snapshot: loaded.snapshot,
+    workers,
+    watch,
+    logger,
+    onReady: (listeners, admin) => {
+      for (const l of listeners) out.write(`gateway: listening on http://${hostForUrl(l.host)}:${l.port} (${l.name}, ${workers} workers)\n`)
+      if (admin !== null) out.write(`gateway: admin API on http://${hostForUrl(admin.host)}:${admin.port} (GET /status, GET /healthz, POST /reload)\n`)
+      out.write(`gateway: policy ${file}, version ${loaded.snapshot.version}, ${loaded.snapshot.routes.length} routes\n`)
+    }
+  })
+  await primary.start()
+  process.on('SIGHUP', () => { primary.reload('signal').catch(() => {}) })
+  let stopping = false
+  const stop = (signal: string): void => {
+    if (stopping) process.exit(1)
+    stopping = true
+    out.write(`gateway: ${signal}, draining ${workers} workers (up to ${loaded.snapshot.drainTimeoutMs}ms)\n`)
+    primary.stop().then(() => { out.write('gateway: stopped\n'); process.exit(0) }, () => process.exit(1))
   }
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))

@@ -1,0 +1,132 @@
+/**
+ * `gateway run --workers N`: the primary process forks N workers (Node's
+ * cluster module; the listening sockets are shared, the primary hands out
+ * connections). It holds what the workers must share when there is no
+ * Redis (hub.ts), serves the admin API for the whole process (status
+ * aggregated over the workers, every worker's events in one log), and
+ * turns reloads (file change, SIGHUP, POST /reload) and SIGTERM into
+ * messages to every worker. A worker that dies is replaced.
+ */
+import cluster, { type Worker } from 'node:cluster'
+import { systemClock } from '../core/clock.js'
+import type { Logger } from '../core/logger.js'
+import { EventLog } from '../events/log.js'
+import type { PolicySnapshot } from '../policy/snapshot.js'
+import { PolicyWatcher } from '../policy/watcher.js'
+import type { ReloadRecord, ReloadTrigger } from '../policy/reload-record.js'
+import { startAdmin, type AdminServer } from '../admin/server.js'
+import { Hub, type HubWorker } from './hub.js'
+import { isMessage, type ToPrimary, type ToWorker } from './protocol.js'
+import { aggregateStatus } from './aggregate.js'
+
+export interface PrimaryOptions {
+  readonly file: string
+  readonly snapshot: PolicySnapshot
+  readonly workers: number
+  readonly watch: boolean
+  readonly logger: Logger
+  /** Told once every worker listens, with the first worker's listener addresses. */
+  readonly onReady: (listeners: ReadonlyArray<{ name: string, host: string, port: number }>, admin: { host: string, port: number } | null) => void
+}
+
+export class Primary {
+  readonly #o: PrimaryOptions
+  readonly #events: EventLog
+  readonly #hub: Hub
+  readonly #workers = new Map<number, Worker>()
+  readonly #pending = new Map<number, (v: unknown) => void>()
+  #ids = 0
+  #version: string
+  #admin: AdminServer | null = null
+  #watcher: PolicyWatcher | null = null
+  #stopping = false
+
+  constructor (o: PrimaryOptions) {
+    this.#o = o
+    this.#version = o.snapshot.version
+    this.#events = new EventLog(systemClock, () => this.#version)
+    this.#hub = new Hub(systemClock, this.#events)
+  }
+
+  async start (): Promise<void> {
+    cluster.setupPrimary({ serialization: 'advanced' })
+    const ready: Array<Promise<unknown>> = []
+    for (let i = 0; i < this.#o.workers; i++) ready.push(this.#fork())
+    const first = await Promise.all(ready)
+    const admin = this.#o.snapshot.admin
+    if (admin !== null) {
+      this.#admin = await startAdmin(admin, {
+        status: () => this.status() as unknown as object,
+        events: this.#events,
+        reload: async () => await this.reload('admin'),
+        health: () => ({ ok: !this.#stopping, version: this.#version, generation: 0 })
+      })
+    }
+    if (this.#o.watch) {
+      this.#watcher = new PolicyWatcher(this.#o.file, () => { this.reload('file').catch(() => {}) })
+      this.#watcher.start()
+    }
+    this.#o.onReady((first[0] as { listeners: Array<{ name: string, host: string, port: number }> }).listeners, this.#admin?.address() ?? null)
+  }
+
+  async status (): Promise<object> {
+    const all = await Promise.all([...this.#workers.values()].map(async w => await this.#ask(w, id => ({ t: 'status', id }))))
+    return aggregateStatus(all as object[], this.#o.workers)
+  }
+
+  async reload (trigger: ReloadTrigger): Promise<ReloadRecord> {
+    const records = await Promise.all([...this.#workers.values()].map(async w => await this.#ask(w, id => ({ t: 'reload', id, trigger })))) as ReloadRecord[]
+    const bad = records.find(r => r?.ok !== true)
+    const record = bad ?? records[0] as ReloadRecord
+    if (record.ok && record.version !== null) this.#version = record.version
+    return record
+  }
+
+  /** SIGTERM: every worker drains and exits; then the admin API closes. */
+  async stop (): Promise<void> {
+    this.#stopping = true
+    this.#watcher?.stop()
+    const exits = [...this.#workers.values()].map(async w => await new Promise<void>(resolve => {
+      if (w.isDead()) { resolve(); return }
+      w.once('exit', () => resolve())
+      try { w.send({ t: 'drain' } satisfies ToWorker) } catch { resolve() }
+    }))
+    await Promise.all(exits)
+    await this.#admin?.close()
+    await this.#hub.close()
+  }
+
+  async #fork (): Promise<unknown> {
+    const w = cluster.fork({ GATEWAY_WORKER: '1' })
+    this.#workers.set(w.id, w)
+    const hw: HubWorker = { id: w.id, send: m => { w.send(m) } }
+    let ready: (v: unknown) => void = () => {}
+    const readyP = new Promise(resolve => { ready = resolve })
+    w.on('message', (m: unknown) => {
+      if (!isMessage(m)) return
+      const msg = m as ToPrimary & { listeners?: unknown }
+      if (msg.t === 'ready') ready(msg)
+      else if (msg.t === 'answer') {
+        const p = this.#pending.get(msg.id)
+        this.#pending.delete(msg.id)
+        p?.(msg.value)
+      } else this.#hub.receive(hw, msg, [...this.#workers.values()].map(x => ({ id: x.id, send: (mm: ToWorker) => { x.send(mm) } })))
+    })
+    w.on('exit', (code, signal) => {
+      this.#workers.delete(w.id)
+      if (this.#stopping) return
+      this.#o.logger.error({ worker: w.id, code, signal }, 'worker died; starting another')
+      this.#fork().catch(() => {})
+    })
+    return await readyP
+  }
+
+  async #ask (w: Worker, make: (id: number) => ToWorker): Promise<unknown> {
+    const id = ++this.#ids
+    return await new Promise(resolve => {
+      const timer = setTimeout(() => { this.#pending.delete(id); resolve(null) }, 5000)
+      this.#pending.set(id, v => { clearTimeout(timer); resolve(v) })
+      try { w.send(make(id)) } catch { clearTimeout(timer); resolve(null) }
+    })
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * The messages between the primary process and its workers (`gateway run
+ * --workers N`), over Node's cluster IPC channel with advanced
+ * serialization (Buffers pass as bytes). Requests carry an id; the answer
+ * carries the same id.
+ */
+import type { EventDraft } from '../events/types.js'
+import type { ShareReport } from '../fleet/bus.js'
+import type { ReloadRecord } from '../policy/reload-record.js'
+
+export interface StoreOp {
+  readonly route: string
+  readonly ttlMs: number
+  readonly maxKeys: number
+  readonly op: 'begin' | 'complete' | 'release' | 'wait'
+  readonly args: readonly unknown[]
+}
+
+export type ToPrimary =
+  | { readonly t: 'store', readonly id: number, readonly store: StoreOp }
+  | { readonly t: 'fleet', readonly reports: readonly ShareReport[] }
+  | { readonly t: 'event', readonly event: EventDraft }
+  | { readonly t: 'answer', readonly id: number, readonly value: unknown }
+  | { readonly t: 'ready' }
+
+export type ToWorker =
+  | { readonly t: 'answer', readonly id: number, readonly value: unknown, readonly error?: string }
+  | { readonly t: 'fleet', readonly reports: readonly ShareReport[] }
+  | { readonly t: 'status', readonly id: number }
+  | { readonly t: 'reload', readonly id: number, readonly trigger: ReloadRecord['trigger'] }
+  | { readonly t: 'drain' }
+
+export const isMessage = (m: unknown): m is { t: string } => typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string'

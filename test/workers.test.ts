@@ -1,0 +1,50 @@
+/**
+ * `gateway run --workers 2` with the memory store, as a real process tree:
+ * the listeners are shared by two workers, duplicates of one idempotency
+ * key spread over both reach the upstream once (the keys are held by the
+ * primary process, never per worker), /status answers for both workers,
+ * and SIGTERM drains both and exits 0.
+ */
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { Agent, request } from 'undici'
+import { upstream, policyFile, policyYaml, route } from './helpers/harness.js'
+import { until } from './helpers/load.js'
+
+t.test('--workers 2, memory store: one key over both workers reaches the upstream once; status for both; SIGTERM drains', async t => {
+  const pay = await upstream(t, { name: 'pay', baseline: { latencyMs: 200 } })
+  const file = await policyFile(policyYaml(route('pay', '/', [{ name: 'pay', url: pay.url }], '    idempotency: { waitFor: 5s }\n')))
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'gateway/cli/main.ts', 'run', '--policy', file, '--workers', '2', '--no-watch'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GATEWAY_LOG_LEVEL: 'warn' } })
+  let out = ''
+  let err = ''
+  proc.stdout.on('data', (c: Buffer) => { out += c.toString() })
+  proc.stderr.on('data', (c: Buffer) => { err += c.toString() })
+  const exit = new Promise<number | null>(resolve => proc.on('exit', code => resolve(code)))
+  t.teardown(() => { if (proc.exitCode === null) proc.kill('SIGKILL') })
+  await until(() => /admin API on http:\/\/127\.0\.0\.1:(\d+)/.test(out) || proc.exitCode !== null, 60_000, 'the gateway to start')
+  t.equal(proc.exitCode, null, `running (stderr: ${err.slice(0, 300)})`)
+  const port = Number(/listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out)?.[1])
+  const admin = Number(/admin API on http:\/\/127\.0\.0\.1:(\d+)/.exec(out)?.[1])
+  t.match(out, /2 workers/)
+
+  // A fresh connection per request: the primary deals connections out round-robin.
+  const answers = await Promise.all(Array.from({ length: 16 }, async () => {
+    const agent = new Agent({ connections: 1 })
+    try {
+      const res = await request(`http://127.0.0.1:${port}/pay/charge`, { method: 'POST', dispatcher: agent, headers: { 'idempotency-key': 'k-1', 'content-type': 'application/json' }, body: '{"amount":1}' })
+      return { status: res.statusCode, body: await res.body.text() }
+    } finally { await agent.close() }
+  }))
+  t.equal(pay.count, 1, 'sixteen duplicates over two workers: the upstream saw one')
+  t.same([...new Set(answers.map(a => a.status))], [200], 'all 200')
+  t.equal(new Set(answers.map(a => a.body)).size, 1, 'all the same answer')
+
+  const status = await (await request(`http://127.0.0.1:${admin}/status`)).body.json() as any
+  t.equal(status.workers.length, 2, 'status answers for both workers')
+  t.ok(status.workers.every((w: any) => w.requests > 0), `both workers took requests (${status.workers.map((w: any) => w.requests).join(', ')})`)
+  t.equal(status.routes[0].delivery.requests + status.routes[0].delivery.replays + status.routes[0].delivery.waited >= 1, true)
+  t.equal(status.store.heldBy, 'primary process')
+
+  proc.kill('SIGTERM')
+  t.equal(await exit, 0, 'SIGTERM: both workers drained, exit 0')
+})
