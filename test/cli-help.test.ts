@@ -36,8 +36,9 @@ for (const args of [['run', '--help'], ['run', '-h'], ['run', '--policy', 'polic
   t.test(`gateway ${args.join(' ')} prints the usage of run`, async t => {
     const r = await cli(args)
     t.equal(r.code, 0, 'exit 0 (and nothing started: the code is not null)')
-    t.match(r.out, /^usage: gateway run --policy FILE \[--no-watch\]\n/)
+    t.match(r.out, /^usage: gateway run --policy FILE \[--no-watch\] \[--workers N\|auto\]\n/)
     t.match(r.out, /--no-watch/)
+    t.match(r.out, /--workers N\|auto/)
     t.equal(r.err, '', 'nothing on stderr')
   })
 }
@@ -67,4 +68,12 @@ t.test('the real entry point: check --help exits 0', async t => {
   t.equal(r.status, 0, r.stderr)
   t.match(r.stdout, /^usage: gateway check/)
   t.equal(r.stderr, '')
+})
+
+t.test('gateway run --workers with a bad count is a usage error (exit 2), nothing started', async t => {
+  for (const bad of ['0', 'two', '65', '']) {
+    const r = await cli(['run', '--policy', 'policies/default.yaml', '--workers', bad])
+    t.equal(r.code, 2, `--workers ${JSON.stringify(bad)}: exit 2`)
+    t.match(r.err, /--workers must be a number from 1 to 64, or auto/)
+  }
 })
