@@ -208,7 +208,7 @@ export function connectRedis (cfg: RedisConnectionConfig, onState?: (state: Redi
       }
       return sub
     },
-    get up () { return client.status === 'ready' },
+    get up () { return !closing && client.status === 'ready' },
     async close () {
       closing = true
       await Promise.all([end(client), sub === undefined ? undefined : end(sub)])
@@ -216,14 +216,27 @@ export function connectRedis (cfg: RedisConnectionConfig, onState?: (state: Redi
   }
 }
 
-/** QUIT when connected (pending replies arrive first), else just drop the socket and stop reconnecting. */
+/**
+ * QUIT when connected (pending replies arrive first), else just drop the
+ * socket and stop reconnecting; then wait (a little, bounded) for 'end' so
+ * `up` is false once close() resolves.
+ */
 async function end (c: Redis | Cluster): Promise<void> {
   if (c.status === 'end') return
+  let timer: NodeJS.Timeout | undefined
+  const ended = new Promise<void>(resolve => {
+    c.once('end', () => resolve())
+    timer = setTimeout(resolve, 1000)
+    timer.unref()
+  })
+  let quit = false
   if (c.status === 'ready') {
     try {
       await c.quit()
-      return
+      quit = true
     } catch { /* fall through */ }
   }
-  c.disconnect()
+  if (!quit) c.disconnect()
+  await ended
+  clearTimeout(timer)
 }
