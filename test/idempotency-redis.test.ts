@@ -130,6 +130,15 @@ t.test('the poll finds the outcome when pub/sub delivers nothing', async t => {
   await a.release('gone')
   t.equal(await within(released, 3000), 'released')
 
+  // Released and claimed again between two polls: the key is in flight again, but
+  // under another owner, so the first owner is gone and the waiter must hear it.
+  const first = owner(await a.begin('reclaimed', 'fp'))
+  const reclaimed = b.wait('reclaimed', 20_000)
+  t.equal(await within(reclaimed, 300), 'pending')
+  await a.release('reclaimed', first)
+  owner(await a.begin('reclaimed', 'fp'))
+  t.equal(await within(reclaimed, 3000), 'released', 'a new owner\'s token tells the poll that the first owner released')
+
   await t.test('control: without the poll (pollMs 20 s) the same waiter is still pending', async t => {
     const slow = newStore(t, handleB, { keyPrefix: 'poll:', pollMs: 20_000 })
     const token = owner(await a.begin('control', 'fp'))
