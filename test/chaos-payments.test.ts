@@ -26,7 +26,11 @@ t.test('payment chaos drill: no duplicate charges under resets and an outage', a
   t.ok((c.servedBy['pay-b'] ?? 0) > 0 || retries > 0, `failed over or retried (pay-b served ${c.servedBy['pay-b'] ?? 0}, gateway retries ${retries})`)
   t.same(r.episodes.map(e => `${e.targets.join('+')} ${e.kind}`), ['pay-a reset', 'pay-a down'], 'the plan of seed 50')
   const neverSent = typeof r.gateway.delivery?.neverSent === 'number' ? r.gateway.delivery.neverSent : 0
-  t.ok(neverSent > 0 && retries > 0, `refused while down, so never sent (${neverSent}), and POSTs were retried (${retries})`)
+  // While pay-a is down, either attempts are refused there (never sent, so
+  // retried even for POST) or its breaker, opened by the resets before, keeps
+  // traffic off it: which one depends on timing on a busy machine.
+  t.ok((neverSent > 0 && retries > 0) || (neverSent === 0 && breakerOpens > 0), `pay-a down: refused and never sent (${neverSent}) then retried (${retries}), or kept off by its open breaker (${breakerOpens} opens)`)
+  t.ok(neverSent === 0 || retries > 0, 'every never-sent attempt is retried')
   t.ok(c.byKind.resend.sent + c.byKind.mismatch.sent > 0 && c.unkeyed > 0, 'the plan has client re-sends and unkeyed requests')
   t.equal(r.duplicates.keyedDuplicateKeys, 0, 'no idempotency key received twice by the upstreams')
   t.equal(r.duplicates.unkeyedDuplicates, 0, 'no unkeyed request received twice by the upstreams')
