@@ -13,22 +13,11 @@
  */
 import t from 'tap'
 import { request } from 'undici'
-import { upstream, startGateway, policyYaml, route, type Started } from './helpers/harness.js'
+import { upstream, startGateway, policyYaml, route, fastShift, type Started } from './helpers/harness.js'
 import { startRedis, type RedisServer } from './helpers/redis.js'
 import { until } from './helpers/load.js'
 
-const SHIFT = `    timeouts: { responseHeaders: 10s }
-    idempotency: { waitFor: 5s }
-    shift:
-      signal: { quantile: p95, window: 1s, minSamples: 5 }
-      threshold: 300ms
-      for: 100ms
-      step: 30%
-      interval: 100ms
-      minShare: 10%
-      cooldown: 1s
-      recover: { threshold: 100ms, for: 500ms, step: 50%, interval: 200ms }
-`
+const SHIFT = `    idempotency: { waitFor: 5s }\n${fastShift()}`
 
 async function fleet (t: Parameters<typeof startRedis>[0], redis: RedisServer, n = 3): Promise<{ gws: Started[], primary: Awaited<ReturnType<typeof upstream>>, backup: Awaited<ReturnType<typeof upstream>> }> {
   const primary = await upstream(t, { name: 'p', baseline: { latencyMs: 5 } })

@@ -7,25 +7,14 @@
  */
 import t from 'tap'
 import { Agent } from 'undici'
-import { upstream, startGateway, policyYaml, route } from './helpers/harness.js'
+import { upstream, startGateway, policyYaml, route, fastShift } from './helpers/harness.js'
 import { hit, paced, countBy, until, type Answer } from './helpers/load.js'
 
-const SHIFT = (extra = ''): string => `    timeouts: { responseHeaders: 10s }
-    shift:
-${extra}      signal: { quantile: p95, window: 1s, minSamples: 5 }
-      threshold: 300ms
-      for: 100ms
-      step: 30%
-      interval: 100ms
-      minShare: 10%
-      cooldown: 1s
-      recover: { threshold: 100ms, for: 500ms, step: 50%, interval: 200ms }
-`
 
 async function setup (t: { teardown (fn: () => unknown): void }, extra = '', backupLatency = 5): Promise<{ url: string, gw: Awaited<ReturnType<typeof startGateway>>['gw'], primary: Awaited<ReturnType<typeof upstream>>, backup: Awaited<ReturnType<typeof upstream>> }> {
   const primary = await upstream(t, { name: 'p', baseline: { latencyMs: 5 } })
   const backup = await upstream(t, { name: 'b', baseline: { latencyMs: backupLatency } })
-  const { url, gw } = await startGateway(t, policyYaml(route('pay', '/', [{ name: 'p', url: primary.url }, { name: 'b', url: backup.url, role: 'backup' }], SHIFT(extra))), { controlTickMs: 20 })
+  const { url, gw } = await startGateway(t, policyYaml(route('pay', '/', [{ name: 'p', url: primary.url }, { name: 'b', url: backup.url, role: 'backup' }], fastShift(extra))), { controlTickMs: 20 })
   return { url, gw, primary, backup }
 }
 

@@ -13,7 +13,7 @@ import type { StoreFactory } from '../delivery/route-delivery.js'
 import { MemoryIdempotencyStore } from '../idempotency/memory-store.js'
 import { RedisIdempotencyStore } from '../idempotency/redis-store.js'
 import { GuardedStore } from '../idempotency/guarded-store.js'
-import { connectRedis, type RedisHandle } from '../fleet/redis.js'
+import { connectRedis } from '../fleet/redis.js'
 import { RedisBus } from '../fleet/redis-bus.js'
 import { ShareSync } from '../fleet/share-sync.js'
 import type { FleetBus } from '../fleet/bus.js'
@@ -50,8 +50,7 @@ export function memoryState (clock: Clock, instance: string): SharedState {
 export function createSharedState (store: StoreConfig, clock: Clock, logger: Logger, instance = newInstanceId()): SharedState {
   const r = store.redis
   if (r === null) return memoryState(clock, instance)
-  let handle: RedisHandle | null = null
-  handle = connectRedis({
+  const h = connectRedis({
     url: r.url,
     sentinels: r.sentinels?.map(n => ({ ...n })) ?? null,
     name: r.name,
@@ -65,7 +64,6 @@ export function createSharedState (store: StoreConfig, clock: Clock, logger: Log
     if (state === 'down') logger.warn({ code: 'GW_ERR_IDEMPOTENCY_STORE_UNAVAILABLE', detail }, 'redis unavailable: routing on local state; keyed requests follow idempotency.storeUnavailable')
     else logger.info({ detail }, 'redis connected: shared state resumed')
   })
-  const h = handle
   const bus: FleetBus = new RedisBus(h, r.keyPrefix)
   const fleet = new ShareSync({ instance, bus, now: () => clock.now(), syncIntervalMs: store.syncIntervalMs, staleAfterMs: store.staleAfterMs })
   return {

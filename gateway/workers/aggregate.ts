@@ -11,7 +11,7 @@ export function aggregateStatus (statuses: readonly object[], configured: number
   const first = all[0] ?? {}
   const routes = (first.routes ?? []).map((r: Json, i: number) => {
     const delivery: Json = { ...r.delivery }
-    const upstreams = (r.upstreams ?? []).map((u: Json, j: number) => ({ ...u, total: { ...u.total }, inflight: 0 }))
+    const upstreams = (r.upstreams ?? []).map((u: Json) => ({ ...u, total: { ...u.total }, inflight: 0 }))
     for (const s of all.slice(1)) {
       const other = s.routes?.[i]
       if (other === undefined) continue

@@ -25,7 +25,7 @@ export class Hub {
   }
 
   /** A message from `from`; `all` are the workers alive now. */
-  receive (from: HubWorker, m: ToPrimary, all: readonly HubWorker[]): void {
+  receive (from: HubWorker, m: ToPrimary, all: Iterable<HubWorker>): void {
     if (m.t === 'store') {
       this.#store(m.store).then(value => { safeSend(from, { t: 'answer', id: m.id, value }) }, (err: unknown) => {
         safeSend(from, { t: 'answer', id: m.id, value: null, error: err instanceof Error ? err.message : 'store failed' })

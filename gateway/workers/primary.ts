@@ -34,6 +34,8 @@ export class Primary {
   readonly #events: EventLog
   readonly #hub: Hub
   readonly #workers = new Map<number, Worker>()
+  /** The same workers as the hub sees them. */
+  readonly #hubWorkers = new Map<number, HubWorker>()
   readonly #pending = new Map<number, (v: unknown) => void>()
   #ids = 0
   #version: string
@@ -100,6 +102,7 @@ export class Primary {
     const w = cluster.fork({ GATEWAY_WORKER: '1' })
     this.#workers.set(w.id, w)
     const hw: HubWorker = { id: w.id, send: m => { w.send(m) } }
+    this.#hubWorkers.set(w.id, hw)
     let ready: (v: unknown) => void = () => {}
     const readyP = new Promise(resolve => { ready = resolve })
     w.on('message', (m: unknown) => {
@@ -110,10 +113,11 @@ export class Primary {
         const p = this.#pending.get(msg.id)
         this.#pending.delete(msg.id)
         p?.(msg.value)
-      } else this.#hub.receive(hw, msg, [...this.#workers.values()].map(x => ({ id: x.id, send: (mm: ToWorker) => { x.send(mm) } })))
+      } else this.#hub.receive(hw, msg, this.#hubWorkers.values())
     })
     w.on('exit', (code, signal) => {
       this.#workers.delete(w.id)
+      this.#hubWorkers.delete(w.id)
       if (this.#stopping) return
       this.#o.logger.error({ worker: w.id, code, signal }, 'worker died; starting another')
       this.#fork().catch(() => {})

@@ -68,3 +68,16 @@ ${extra}    upstreams:
 ${list}
 `
 }
+
+/** A shift block with short windows for tests (route keys, indented by 4); `extra` goes inside the block, before signal. */
+export const fastShift = (extra = ''): string => `    timeouts: { responseHeaders: 10s }
+    shift:
+${extra}      signal: { quantile: p95, window: 1s, minSamples: 5 }
+      threshold: 300ms
+      for: 100ms
+      step: 30%
+      interval: 100ms
+      minShare: 10%
+      cooldown: 1s
+      recover: { threshold: 100ms, for: 500ms, step: 50%, interval: 200ms }
+`
