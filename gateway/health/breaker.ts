@@ -20,7 +20,8 @@ export type BreakerState = 'closed' | 'open' | 'halfOpen'
 /** Rejection reason that opossum counts as a failure. */
 class CountedFailure extends Error {}
 const FAILED = new CountedFailure('upstream attempt failed')
-const passThrough = async (outcome: Promise<void>): Promise<void> => await outcome
+/** opossum's action: the request's own outcome promise, as it is (no extra promise per request). */
+const passThrough = (outcome: Promise<void>): Promise<void> => outcome
 const noop = (): void => {}
 
 export interface BreakerTicket { done (failed: boolean): void }
@@ -88,29 +89,25 @@ export class Breaker {
     return Math.max(0, this.#openedAt + this.#openFor - Date.now())
   }
 
-  /** Starts tracking one request; call done() exactly once with its outcome. */
+  /**
+   * Starts tracking one request; call done() exactly once with its outcome.
+   * Only a request the breaker admits is handed to opossum (as one pending
+   * promise, which opossum settles into its rolling counts); one it would
+   * refuse (open, or half-open with the probe out: panic mode, an upgrade)
+   * counts only towards the failure streak, as opossum would not count it.
+   */
   track (): BreakerTicket {
-    let settle: (failed: boolean) => void = noop
-    const outcome = new Promise<void>((resolve, reject) => {
-      settle = failed => { if (failed) reject(FAILED); else resolve() }
-    })
-    // When the breaker refuses the call (open, panic mode sending anyway),
-    // opossum never awaits `outcome`: without this handler its rejection
-    // would be unhandled, and Node exits on an unhandled rejection.
-    outcome.catch(noop)
-    this.#cb.fire(outcome).catch(noop)
-    return {
-      done: (failed: boolean) => {
-        if (failed) {
-          this.#consecutive++
-          settle(true)
-          if (this.config.consecutiveFailures > 0 && this.#consecutive >= this.config.consecutiveFailures && this.#cb.closed) this.#cb.open()
-        } else {
-          this.#consecutive = 0
-          settle(false)
-        }
-      }
+    return new Ticket(this, this.admit() ? this.#cb : null)
+  }
+
+  /** A ticket's outcome: the failure streak, and the consecutive-failure trip. */
+  settled (failed: boolean): void {
+    if (!failed) {
+      this.#consecutive = 0
+      return
     }
+    this.#consecutive++
+    if (this.config.consecutiveFailures > 0 && this.#consecutive >= this.config.consecutiveFailures && this.#cb.closed) this.#cb.open()
   }
 
   /** Whether an outcome (OUTCOMES name, status) counts as a failure here. */
@@ -120,6 +117,35 @@ export class Breaker {
 
   shutdown (): void {
     this.#cb.shutdown()
+  }
+}
+
+/**
+ * One tracked request: a promise opossum waits on, settled by done(). One
+ * object per request; the promise's executor is the only closure.
+ */
+class Ticket implements BreakerTicket {
+  readonly #breaker: Breaker
+  #resolve: (() => void) | null = null
+  #reject: ((err: Error) => void) | null = null
+
+  constructor (breaker: Breaker, cb: CircuitBreaker<[Promise<void>], void> | null) {
+    this.#breaker = breaker
+    if (cb === null) return
+    const outcome = new Promise<void>((resolve, reject) => {
+      this.#resolve = resolve
+      this.#reject = reject
+    })
+    // fire() rejects when the request failed (that is the point): handled here.
+    cb.fire(outcome).catch(noop)
+  }
+
+  done (failed: boolean): void {
+    // The streak first: the breaker may open on this failure before opossum hears of it.
+    this.#breaker.settled(failed)
+    if (failed) this.#reject?.(FAILED)
+    else this.#resolve?.()
+    this.#resolve = this.#reject = null
   }
 }
 

@@ -39,7 +39,6 @@ export class ProxyRequest implements AttemptOwner, Deadline, ClientFaultSink {
   readonly #route: RuntimeRoute
   readonly #spec: RequestSpec
   readonly #attempts: Attempt[] = []
-  readonly #tried = new Set<RuntimeUpstream>()
   #committed: Attempt | null = null
   #retryTimer: NodeJS.Timeout | null = null
   #hedgeTimer: NodeJS.Timeout | null = null
@@ -80,7 +79,6 @@ export class ProxyRequest implements AttemptOwner, Deadline, ClientFaultSink {
     const cfg = this.#route.config
     const a = new Attempt(this.#deps.clock, upstream, this)
     this.#attempts.push(a)
-    this.#tried.add(upstream)
     const u = upstream.config
     // The first attempt uses the header array as it is (no copy on the hot
     // path); later ones copy it without the first attempt's Host.
@@ -107,11 +105,17 @@ export class ProxyRequest implements AttemptOwner, Deadline, ClientFaultSink {
    */
   #next (): RuntimeUpstream | null {
     const u = this.#route.pick()
-    if (u !== null && !this.#tried.has(u)) return u
+    if (u !== null && !this.#tried(u)) return u
     for (const level of this.#route.levels) {
-      for (const other of level) if (!this.#tried.has(other) && other.weight > 0 && other.available) return other
+      for (const other of level) if (!this.#tried(other) && other.weight > 0 && other.available) return other
     }
     return u
+  }
+
+  /** An attempt already went to `u` (a request has a handful of attempts at most: no Set per request). */
+  #tried (u: RuntimeUpstream): boolean {
+    for (const a of this.#attempts) if (a.upstream === u) return true
+    return false
   }
 
   #inflight (): number {
@@ -249,7 +253,7 @@ export class ProxyRequest implements AttemptOwner, Deadline, ClientFaultSink {
         return
       }
       const u = this.#next()
-      if (u === null || this.#tried.has(u)) return
+      if (u === null || this.#tried(u)) return
       d.counters.hedges++
       this.#launch(u)
       this.#hedge = this.#attempts.at(-1) ?? null

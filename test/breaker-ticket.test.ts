@@ -1,0 +1,71 @@
+/**
+ * The breaker's per-request ticket (health/breaker.ts), without sockets:
+ * admitted requests reach opossum's rolling counts (the failure rate opens
+ * it), the failure streak trips it on its own and is reset by a success, and
+ * a request tracked while the breaker refuses (open) is neither counted nor
+ * left as an unhandled rejection.
+ */
+import t from 'tap'
+import { EventEmitter } from 'node:events'
+import { Breaker } from '../gateway/health/breaker.js'
+import type { BreakerConfig } from '../gateway/policy/snapshot.js'
+import type { Teardown } from './helpers/harness.js'
+
+const config = (over: Partial<BreakerConfig>): BreakerConfig => ({
+  failureRate: 0.5,
+  windowMs: 10_000,
+  minRequests: 4,
+  consecutiveFailures: 0,
+  openForMs: 60_000,
+  maxOpenForMs: 60_000,
+  failOn: new Set(['5xx']),
+  failOnStatus: new Set<number>(),
+  ...over
+} as BreakerConfig)
+
+const settle = async (): Promise<void> => await new Promise(resolve => setImmediate(resolve))
+
+function breaker (t: Teardown, over: Partial<BreakerConfig>): { b: Breaker, kinds: string[] } {
+  const kinds: string[] = []
+  const b = new Breaker('r', 'u', config(over), e => { kinds.push(e.kind) }, new EventEmitter(), () => 0.5)
+  t.teardown(() => b.shutdown())
+  return { b, kinds }
+}
+
+t.test('admitted outcomes reach the rolling rate: 3 failures of 4 open it, 2 of 4 do not', async t => {
+  const half = breaker(t, {})
+  for (const failed of [true, false, true, false]) half.b.track().done(failed)
+  await settle()
+  t.equal(half.b.state, 'closed', '50% is not above a 50% failureRate')
+
+  const most = breaker(t, {})
+  for (const failed of [false, true, true, true]) most.b.track().done(failed)
+  await settle()
+  t.equal(most.b.state, 'open', '75% of 4 (minRequests) opens it')
+  t.same(most.kinds, ['breaker.open'])
+})
+
+t.test('the failure streak trips the breaker by itself; a success resets it', async t => {
+  const { b } = breaker(t, { consecutiveFailures: 3, minRequests: 1000 })
+  for (const failed of [true, true, false, true, true]) b.track().done(failed)
+  await settle()
+  t.equal(b.state, 'closed', 'two, a success, two: no streak of three')
+  b.track().done(true)
+  t.equal(b.state, 'open', 'the third failure in a row opens it at once')
+})
+
+t.test('requests tracked while the breaker refuses change nothing and leave no unhandled rejection', async t => {
+  const rejections: unknown[] = []
+  const onRejection = (err: unknown): void => { rejections.push(err) }
+  process.on('unhandledRejection', onRejection)
+  t.teardown(() => { process.off('unhandledRejection', onRejection) })
+  const { b, kinds } = breaker(t, { consecutiveFailures: 1, minRequests: 1000 })
+  b.track().done(true)
+  t.equal(b.state, 'open')
+  t.equal(b.admit(), false)
+  for (let i = 0; i < 20; i++) b.track().done(i % 2 === 0)
+  await settle()
+  t.same(rejections, [], 'no unhandled rejection')
+  t.same(kinds, ['breaker.open'], 'opened once, nothing else happened')
+  t.equal(b.state, 'open')
+})
