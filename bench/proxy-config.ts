@@ -22,7 +22,7 @@ export function readConfig(): Config {
   const tool = process.env.BENCH_LATENCY_TOOL ?? 'pacer';
   if (tool !== 'pacer' && tool !== 'autocannon') throw new Error(`BENCH_LATENCY_TOOL must be pacer|autocannon`);
   return {
-    rounds: Math.round(envNum('BENCH_ROUNDS', 3)),
+    rounds: Math.round(envNum('BENCH_ROUNDS', 5)),
     duration,
     latencyDuration: envNum('BENCH_LATENCY_DURATION', duration),
     warmup: envNum('BENCH_WARMUP', 2),
