@@ -1,9 +1,11 @@
 /**
- * The breaker's per-request ticket (health/breaker.ts), without sockets:
- * admitted requests reach opossum's rolling counts (the failure rate opens
- * it), the failure streak trips it on its own and is reset by a success, and
- * a request tracked while the breaker refuses (open) is neither counted nor
- * left as an unhandled rejection.
+ * The breaker's per-request tickets (health/breaker.ts), without sockets:
+ * while closed, outcomes are counted over the rotating window (the failure
+ * rate opens it; rotation forgets; closing starts afresh); the failure
+ * streak trips it on its own and is reset by a success; the half-open probe
+ * goes through opossum, which closes or reopens the breaker on its outcome;
+ * a request tracked while the breaker refuses changes nothing and leaves no
+ * unhandled rejection.
  */
 import t from 'tap'
 import { EventEmitter } from 'node:events'
@@ -25,11 +27,18 @@ const config = (over: Partial<BreakerConfig>): BreakerConfig => ({
 
 const settle = async (): Promise<void> => await new Promise(resolve => setImmediate(resolve))
 
-function breaker (t: Teardown, over: Partial<BreakerConfig>): { b: Breaker, kinds: string[] } {
+function breaker (t: Teardown, over: Partial<BreakerConfig>): { b: Breaker, kinds: string[], rotator: EventEmitter } {
   const kinds: string[] = []
-  const b = new Breaker('r', 'u', config(over), e => { kinds.push(e.kind) }, new EventEmitter(), () => 0.5)
+  const rotator = new EventEmitter()
+  const b = new Breaker('r', 'u', config(over), e => { kinds.push(e.kind) }, rotator, () => 0.5)
   t.teardown(() => b.shutdown())
-  return { b, kinds }
+  return { b, kinds, rotator }
+}
+
+const until = async (ok: () => boolean, ms: number): Promise<boolean> => {
+  const end = Date.now() + ms
+  while (!ok() && Date.now() < end) await new Promise(resolve => setTimeout(resolve, 5))
+  return ok()
 }
 
 t.test('admitted outcomes reach the rolling rate: 3 failures of 4 open it, 2 of 4 do not', async t => {
@@ -43,6 +52,37 @@ t.test('admitted outcomes reach the rolling rate: 3 failures of 4 open it, 2 of 
   await settle()
   t.equal(most.b.state, 'open', '75% of 4 (minRequests) opens it')
   t.same(most.kinds, ['breaker.open'])
+})
+
+t.test('rotation forgets: a full turn of the window drops the old outcomes', async t => {
+  const { b, rotator } = breaker(t, {})
+  for (let i = 0; i < 3; i++) b.track().done(true)
+  t.equal(b.state, 'closed', '3 failures are below minRequests (4)')
+  for (let i = 0; i < 10; i++) rotator.emit('rotate')
+  b.track().done(true)
+  t.equal(b.state, 'closed', 'one failure in a fresh window: not enough requests')
+  b.track().done(true)
+  b.track().done(true)
+  b.track().done(true)
+  t.equal(b.state, 'open', 'four failures in the window: open')
+})
+
+t.test('half-open: the one probe goes through opossum; success closes it and the counts start afresh, failure reopens it', async t => {
+  const { b, kinds } = breaker(t, { openForMs: 30, maxOpenForMs: 30 })
+  for (let i = 0; i < 4; i++) b.track().done(true)
+  t.equal(b.state, 'open')
+  t.ok(await until(() => b.state === 'halfOpen', 2000), 'half-open after openFor')
+  t.equal(b.admit(), true, 'the probe slot is free')
+  const failing = b.track()
+  t.equal(b.admit(), false, 'one probe at a time')
+  failing.done(true)
+  t.ok(await until(() => b.state === 'open', 1000), 'a failed probe reopens it')
+  t.ok(await until(() => b.state === 'halfOpen', 2000), 'half-open again')
+  b.track().done(false)
+  t.ok(await until(() => b.state === 'closed', 1000), 'a good probe closes it')
+  b.track().done(true)
+  t.equal(b.state, 'closed', 'one failure after closing: the old failures were dropped with the close')
+  t.same(kinds, ['breaker.open', 'breaker.halfOpen', 'breaker.open', 'breaker.halfOpen', 'breaker.close'])
 })
 
 t.test('the failure streak trips the breaker by itself; a success resets it', async t => {
