@@ -8,7 +8,7 @@ import { silentLogger, type Logger } from '../core/logger.js'
 import { loadPolicyFile } from '../policy/load.js'
 import { PolicyError, formatIssue } from '../policy/issues.js'
 import { PolicyWatcher } from '../policy/watcher.js'
-import type { PolicySnapshot } from '../policy/snapshot.js'
+import type { PolicySnapshot, StoreConfig } from '../policy/snapshot.js'
 import { StatsRegistry } from '../health/stats-registry.js'
 import { buildRuntime, runtimeKeys, type Runtime, type RuntimeDeps } from '../proxy/runtime.js'
 import { HealthRegistry } from '../health/health-registry.js'
@@ -44,8 +44,12 @@ export interface GatewayOptions {
   readonly deadlineTickMs?: number
   /** Open the policy's admin API. @default true (workers: false, the primary serves it) */
   readonly admin?: boolean
-  /** Shared state to use instead of the policy's store block (workers, tests). */
-  readonly shared?: SharedState
+  /**
+   * Shared state to use instead of the one the policy's store block gives,
+   * chosen from that block (a worker without Redis: the primary's); null =
+   * the policy's own.
+   */
+  readonly shared?: (store: StoreConfig) => SharedState | null
 }
 
 export interface Addresses {
@@ -91,7 +95,7 @@ export class Gateway {
     this.#events = new EventLog(this.#clock, () => this.#runtime.snapshot.version)
     this.#health = new HealthRegistry(this.#events.add)
     this.#random = opts.random ?? Math.random
-    this.#shared = opts.shared ?? createSharedState(snapshot.store, this.#clock, this.#logger)
+    this.#shared = opts.shared?.(snapshot.store) ?? createSharedState(snapshot.store, this.#clock, this.#logger)
     this.#delivery = new DeliveryRegistry(this.#clock, this.#shared.storeFactory)
     // Flips arrive from probes started later (control.apply), never during construction.
     this.#prober = new Prober({ clock: this.#clock, onFlip: flip => this.#control.onProbeFlip(flip) })

@@ -8,8 +8,8 @@
 import { hostname } from 'node:os'
 import { systemClock } from '../core/clock.js'
 import type { Logger } from '../core/logger.js'
-import { loadPolicyFile } from '../policy/load.js'
-import { PolicyError } from '../policy/issues.js'
+import type { StoreConfig } from '../policy/snapshot.js'
+import type { SharedState } from '../app/shared-state.js'
 import { Gateway } from '../app/gateway.js'
 import { isMessage, type ToPrimary, type ToWorker } from './protocol.js'
 import { PrimaryLink, workerState } from './worker-state.js'
@@ -17,11 +17,9 @@ import { PrimaryLink, workerState } from './worker-state.js'
 export async function runWorker (file: string, logger: Logger): Promise<void> {
   const send = (m: ToPrimary): void => { process.send?.(m) }
   const link = new PrimaryLink(send)
-  const loaded = await loadPolicyFile(file)
-  if (!loaded.ok) throw new PolicyError(loaded.issues, loaded.code)
-  const store = loaded.snapshot.store
   const instance = `${hostname()}:${process.pid}`
-  const shared = store.redis === null ? workerState(link, systemClock, instance, store.syncIntervalMs, store.staleAfterMs) : undefined
+  // The policy is read once, by Gateway.start; without Redis the primary holds the shared state.
+  const shared = (store: StoreConfig): SharedState | null => store.redis === null ? workerState(link, systemClock, instance, store.syncIntervalMs, store.staleAfterMs) : null
   const gw = await Gateway.start({ policyFile: file, logger, watch: false, admin: false, shared })
   gw.events.subscribe(e => {
     const { seq: _s, at: _a, t: _t, policyVersion: _p, ...event } = e
