@@ -14,7 +14,9 @@
  *
  * Phases: one warm-up per target (discarded); throughput rounds with
  * autocannon (-c 50 -p 1); fixed-rate latency rounds (500 req/s, 10 conns)
- * reporting the latency each proxy adds over direct. Prints per-round req/s
+ * reporting the latency each proxy adds over direct; paired windows (two
+ * targets at the same time, proxy-paired.ts) as a drift-free second reading
+ * of the ratios. Prints per-round req/s
  * and CPU per request, the same-round ratios gateway-full/bare,
  * gateway-full/minimal-undici and gateway-plain/bare against their targets
  * (PASS/MISS), and checks afterwards that gateway-full kept all traffic on
@@ -39,6 +41,7 @@ import { NOISY_PCT, renderReport } from './proxy-report.js';
 import { computeStats, type RunRecord } from './proxy-stats.js';
 import { TARGET_NAMES, sanityCheck, startTargets, type Target, type TargetName } from './proxy-targets.js';
 import { checkPaymentRoute } from './route-check.js';
+import { renderPaired, runPaired, type PairedResult } from './proxy-paired.js';
 
 const cpus = os.availableParallelism();
 
@@ -132,6 +135,12 @@ async function main(children: ChildSet, logDir: string, pin: Pinning): Promise<n
     }
   }
 
+  // Paired windows: two targets at once, so the machine's drift hits both.
+  let paired: PairedResult[] = [];
+  if (cfg.pairedWindows > 0 && !process.env.BENCH_GATEWAY_CMD) {
+    paired = await runPaired(env, live(), { windows: cfg.pairedWindows, seconds: cfg.duration, connections: cfg.connections }, log);
+  }
+
   // 4. Where the full route's traffic went, then the figures.
   const full = targets.find((t) => t.name === 'gateway-full');
   const routeCheck = full?.adminUrl && !dead.has('gateway-full') ? await checkPaymentRoute(full.adminUrl) : undefined;
@@ -140,7 +149,7 @@ async function main(children: ChildSet, logDir: string, pin: Pinning): Promise<n
   const labelOf = (name: TargetName): string => targets.find((t) => t.name === name)?.label ?? name;
 
   // 5. Print.
-  const out = renderReport({ cfg, stats, runs, labelOf, routeCheck, pinned: pin.enabled });
+  const out = [...renderReport({ cfg, stats, runs, labelOf, routeCheck, pinned: pin.enabled }), ...renderPaired(paired, labelOf, cfg.duration)];
   process.stdout.write(`${out.join('\n')}\n`);
 
   // Loud flags: errors anywhere (warm-up included) or failed targets.
@@ -151,6 +160,9 @@ async function main(children: ChildSet, logDir: string, pin: Pinning): Promise<n
         errorFlags.push(`${labelOf(s.target as TargetName)} had ${s.errors} errors and ${s.non2xx} non-2xx responses in ${phase}: ITS FIGURES ARE NOT VALID`);
       }
     }
+  }
+  for (const r of paired) {
+    if (r.bad > 0) errorFlags.push(`${labelOf(r.b)} / ${labelOf(r.a)} paired windows had ${r.bad} errors or non-2xx responses: THEIR FIGURES ARE NOT VALID`);
   }
   for (const f of errorFlags) process.stdout.write(`${banner(f)}\n`);
   for (const f of failures) process.stdout.write(`${banner(`FAILED: ${f.split('\n')[0] ?? f}`)}\n`);
@@ -167,6 +179,7 @@ async function main(children: ChildSet, logDir: string, pin: Pinning): Promise<n
     addedP99Ms: stats.addedP99Ms,
     overOrigin: stats.overOrigin,
     routeCheck: routeCheck ?? null,
+    paired,
     failures,
     errorFlags,
     runs,

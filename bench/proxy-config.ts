@@ -14,6 +14,7 @@ export interface Config {
   rateConnections: number;
   latencyTool: 'pacer' | 'autocannon';
   noiseRetries: number;
+  pairedWindows: number;
 }
 
 /** Reads every BENCH_* knob; throws on a malformed one. */
@@ -31,5 +32,6 @@ export function readConfig(): Config {
     rateConnections: Math.round(envNum('BENCH_RATE_CONNECTIONS', 10)),
     latencyTool: tool,
     noiseRetries: Math.round(envNum('BENCH_NOISE_RETRIES', 2, 0)),
+    pairedWindows: Math.round(envNum('BENCH_PAIRED_WINDOWS', 5, 0)),
   };
 }
