@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createServer } from 'node:net'
 import { createRequire } from 'node:module'
+import { median } from './report.js'
 
 interface Result { latency: { p50: number, p99: number }, requests: { average: number }, errors: number, non2xx: number }
 // autocannon ships no types; its programmatic API returns a promise of the result.
@@ -87,7 +88,6 @@ async function throughput (port: number): Promise<number> {
   return r.errors + r.non2xx > 0 ? -1 : r.requests.average
 }
 
-const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] as number }
 
 const origin = await start(process.execPath, ['--import', 'tsx', 'bench/origin.ts', '0'], /READY (\d+)/)
 const redisPort = await freePort()
