@@ -4,8 +4,11 @@
  * both on the server CPU with the origin. Whatever the machine does during a
  * window (this one's speed moves ±20 % within seconds) happens to both, so
  * the per-window ratio of their req/s is free of drift; an A/A pair (the same
- * build twice) reads 0.99–1.04 here. Printed beside the interleaved verdicts
- * as a second reading, not as one.
+ * build twice) reads 0.99–1.04 here. Printed beside the interleaved verdicts,
+ * not as one: with both proxies competing for the core, their req/s split
+ * roughly by their own CPU per request, so the ratio is close to the ratio
+ * of the proxies' costs alone, while an interleaved ratio also carries the
+ * origin's cost (the same for both), which brings it nearer to 1.
  */
 import { runAutocannon, type LoadEnv } from './load.js';
 import { fmt, median } from './report.js';

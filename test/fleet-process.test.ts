@@ -23,6 +23,7 @@ import { request } from 'undici'
 import { upstream, policyFile, policyYaml, route, fastShift, type Teardown } from './helpers/harness.js'
 import { startRedis, type RedisServer } from './helpers/redis.js'
 import { until } from './helpers/load.js'
+import { killWithTest } from './helpers/children.js'
 import type { FaultUpstream } from '../scripts/lib/fault-upstream.js'
 
 interface Proc {
@@ -41,9 +42,8 @@ async function spawnGateway (t: Teardown, file: string): Promise<Proc> {
   proc.stderr.on('data', (c: Buffer) => { err += c.toString() })
   const exited = new Promise<void>(resolve => proc.once('exit', () => resolve()))
   const kill = (): void => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL') }
-  process.once('exit', kill) // even if this test process dies first
+  killWithTest(proc) // even if this test process dies or is stopped first
   t.teardown(async () => {
-    process.removeListener('exit', kill)
     kill()
     await exited
   })
@@ -59,7 +59,7 @@ async function fleet (t: Teardown): Promise<{ redis: RedisServer, gws: Proc[], p
   const redis = await startRedis(t)
   const primary = await upstream(t, { name: 'p', baseline: { latencyMs: 5 } })
   const backup = await upstream(t, { name: 'b', baseline: { latencyMs: 5 } })
-  const store = `store:\n  redis: { url: "${redis.url}", keyPrefix: "p${process.pid}:", commandTimeout: 200ms, maxBackoff: 200ms }\n  fleet: { syncInterval: 50ms, staleAfter: 500ms }\n`
+  const store = `store:\n  redis: { url: "${redis.url}", keyPrefix: "p${process.pid}:", commandTimeout: 1s, maxBackoff: 200ms }\n  fleet: { syncInterval: 50ms, staleAfter: 500ms }\n`
   const ups = [{ name: 'p', url: primary.url }, { name: 'b', url: backup.url, role: 'backup' as const }]
   const file = await policyFile(policyYaml(route('pay', '/', ups, `    idempotency: { waitFor: 5s }\n${fastShift()}`), store))
   const gws = await Promise.all([0, 1, 2].map(async () => await spawnGateway(t, file)))

@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process'
 import { Agent, request } from 'undici'
 import { upstream, policyFile, policyYaml, route } from './helpers/harness.js'
 import { until } from './helpers/load.js'
+import { killWithTest } from './helpers/children.js'
 
 t.test('--workers 2, memory store: one key over both workers reaches the upstream once; status for both; SIGTERM drains', async t => {
   const pay = await upstream(t, { name: 'pay', baseline: { latencyMs: 200 } })
@@ -20,6 +21,7 @@ t.test('--workers 2, memory store: one key over both workers reaches the upstrea
   proc.stdout.on('data', (c: Buffer) => { out += c.toString() })
   proc.stderr.on('data', (c: Buffer) => { err += c.toString() })
   const exit = new Promise<number | null>(resolve => proc.on('exit', code => resolve(code)))
+  killWithTest(proc)
   t.teardown(() => { if (proc.exitCode === null) proc.kill('SIGKILL') })
   await until(() => /admin API on http:\/\/127\.0\.0\.1:(\d+)/.test(out) || proc.exitCode !== null, 60_000, 'the gateway to start')
   t.equal(proc.exitCode, null, `running (stderr: ${err.slice(0, 300)})`)

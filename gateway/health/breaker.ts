@@ -13,8 +13,11 @@
  * per request, measured). They are counted here instead, in ten buckets over
  * the breaker's window rotated by the same shared controller opossum uses,
  * and each failure checks the rate as opossum does (more than `failureRate`
- * of at least `minRequests`), then opens the breaker through opossum. The
- * counts start afresh when the breaker closes.
+ * of at least `minRequests`; finished requests, where opossum also counts
+ * those still in flight), then opens the breaker through opossum. The counts
+ * start afresh when the breaker closes. A request that ends with no word
+ * about the upstream (client gone, hedge lost) is not counted; a probe that
+ * ends so counts as failed (nothing proves the upstream is back).
  *
  * opossum is configured for the hot path (STYLE.md #9): no timeout of its
  * own (the route timeouts apply), no rolling percentiles, no snapshots, and
@@ -34,7 +37,16 @@ const FAILED = new CountedFailure('upstream attempt failed')
 const passThrough = (outcome: Promise<void>): Promise<void> => outcome
 const noop = (): void => {}
 
-export interface BreakerTicket { done (failed: boolean): void }
+export interface BreakerTicket {
+  /** The request's outcome reached the gateway: exactly once, or abandon() instead. */
+  done (failed: boolean): void
+  /**
+   * The request ended without a word about the upstream (the client left, a
+   * hedge lost): not counted. A probe that ends so counts as failed, since
+   * nothing proves the upstream is back (the breaker reopens).
+   */
+  abandon (): void
+}
 
 const BUCKETS = 10
 
@@ -53,6 +65,8 @@ export class Breaker implements BreakerTicket {
   #opens = 0
   #openedAt = 0
   #openFor = 0
+  /** Half-open: the next open is a failed probe's, not a trip. */
+  #probing = false
 
   constructor (route: string, upstream: string, config: BreakerConfig, emit: EventSink, bucketController: EventEmitter, random: () => number = Math.random) {
     this.config = config
@@ -76,16 +90,26 @@ export class Breaker implements BreakerTicket {
     this.#cb.on('open', () => {
       const { fires, failures } = this.#totals()
       const rate = fires > 0 ? failures / fires : 0
+      const reopened = this.#probing
+      this.#probing = false
       this.#openedAt = Date.now()
       const openFor = this.#openFor = this.#options.resetTimeout
       this.#opens++
       // opossum read resetTimeout when it started this open's timer; set the
       // next one now (doubling while half-open probes keep failing).
       this.#options.resetTimeout = Math.min(config.maxOpenForMs, Math.round(config.openForMs * 2 ** this.#opens * (0.8 + 0.4 * this.#random())))
-      emit({ ...base, kind: 'breaker.open', before: 'closed', after: 'open', measured: round(rate), threshold: config.failureRate, detail: `opened for ${openFor}ms: ${this.#consecutive >= config.consecutiveFailures && config.consecutiveFailures > 0 ? `${this.#consecutive} failures in a row` : `failure rate ${Math.round(rate * 100)}% of ${fires} in ${config.windowMs}ms`}` })
+      if (reopened) {
+        emit({ ...base, kind: 'breaker.open', before: 'halfOpen', after: 'open', detail: `opened for ${openFor}ms: the probe request failed` })
+        return
+      }
+      emit({ ...base, kind: 'breaker.open', before: 'closed', after: 'open', measured: round(rate), threshold: config.failureRate, detail: `opened for ${openFor}ms: ${this.#consecutive >= config.consecutiveFailures && config.consecutiveFailures > 0 ? `${this.#consecutive} failures in a row` : `failure rate ${Math.round(rate * 100)}% of ${fires} finished in ${config.windowMs}ms`}` })
     })
-    this.#cb.on('halfOpen', () => emit({ ...base, kind: 'breaker.halfOpen', before: 'open', after: 'halfOpen', detail: 'letting one probe request through' }))
+    this.#cb.on('halfOpen', () => {
+      this.#probing = true
+      emit({ ...base, kind: 'breaker.halfOpen', before: 'open', after: 'halfOpen', detail: 'letting one probe request through' })
+    })
     this.#cb.on('close', () => {
+      this.#probing = false
       this.#opens = 0
       this.#consecutive = 0
       this.#fires.fill(0)
@@ -99,9 +123,9 @@ export class Breaker implements BreakerTicket {
     return this.#cb.closed ? 'closed' : this.#cb.halfOpen ? 'halfOpen' : 'open'
   }
 
-  /** Whether a request may go now: closed, or half-open with its one probe slot free. */
+  /** Whether a request may go now: closed, or half-open with its one probe slot free (never once shut down). */
   admit (): boolean {
-    return this.#cb.closed || this.#cb.pendingClose
+    return this.#cb.closed || (this.#cb.halfOpen && this.#cb.pendingClose)
   }
 
   /** ms until the breaker lets a probe through (0 when it would admit now). */
@@ -119,8 +143,11 @@ export class Breaker implements BreakerTicket {
    */
   track (): BreakerTicket {
     if (this.#cb.closed) return this
-    return this.#cb.pendingClose ? new Probe(this, this.#cb) : new Refused(this)
+    return this.#cb.halfOpen && this.#cb.pendingClose ? new Probe(this, this.#cb) : new Refused(this)
   }
+
+  /** A request tracked while closed ended without an outcome: not counted. */
+  abandon (): void {}
 
   /** The outcome of a request tracked while closed: counted, and the rate checked on a failure. */
   done (failed: boolean): void {
@@ -182,12 +209,22 @@ class Probe implements BreakerTicket {
       this.#resolve = resolve
       this.#reject = reject
     })
-    // fire() rejects when the probe failed (opossum then reopens): handled here.
+    // Should opossum not take it after all (shut down by a reload), nothing
+    // else would handle its rejection; fire() rejects when the probe failed.
+    outcome.catch(noop)
     cb.fire(outcome).catch(noop)
   }
 
   done (failed: boolean): void {
     this.#breaker.settled(failed)
+    this.#settle(failed)
+  }
+
+  abandon (): void {
+    this.#settle(true)
+  }
+
+  #settle (failed: boolean): void {
     if (failed) this.#reject?.(FAILED)
     else this.#resolve?.()
     this.#resolve = this.#reject = null
@@ -205,6 +242,8 @@ class Refused implements BreakerTicket {
   done (failed: boolean): void {
     this.#breaker.settled(failed)
   }
+
+  abandon (): void {}
 }
 
 const round = (x: number): number => Math.round(x * 1000) / 1000

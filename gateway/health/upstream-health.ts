@@ -36,12 +36,13 @@ export class UpstreamHealth {
   /** End of an attempt. `outcome` is an OUTCOMES name; `status` 0 when there was no response. */
   report (ticket: BreakerTicket | null, outcome: string, status: number): void {
     if (outcome === 'aborted') {
-      ticket?.done(false) // a client that left says nothing about the upstream
+      ticket?.abandon() // a client that left says nothing about the upstream
       return
     }
     const gatewayFailure = outcome !== '2xx' && outcome !== '3xx' && outcome !== '4xx'
     this.failStreak = gatewayFailure ? this.failStreak + 1 : 0
-    if (ticket !== null) ticket.done((this.breaker as Breaker).counts(outcome, status))
+    // The breaker may be gone (a reload removed it) while its tickets are out.
+    ticket?.done(this.breaker?.counts(outcome, status) ?? gatewayFailure)
   }
 
   /** ms until it may take traffic again, for Retry-After; 0 if now; null if unknown (probes). */
