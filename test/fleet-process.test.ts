@@ -22,7 +22,7 @@ import { spawn } from 'node:child_process'
 import { request } from 'undici'
 import { upstream, policyFile, policyYaml, route, fastShift, type Teardown } from './helpers/harness.js'
 import { startRedis, type RedisServer } from './helpers/redis.js'
-import { until } from './helpers/load.js'
+import { steadyLoad, until } from './helpers/load.js'
 import { killWithTest } from './helpers/children.js'
 import type { FaultUpstream } from '../scripts/lib/fault-upstream.js'
 
@@ -125,16 +125,7 @@ t.test('a latency spike on the primary: all three processes shift within 1 s of 
   // Test 1's slow original is still in the signal window (1 s) of the process that served it.
   await new Promise(resolve => setTimeout(resolve, 1500))
   // Only process 0 carries traffic: the others can learn of the spike only from the fleet.
-  let stop = false
-  t.teardown(() => { stop = true })
-  const load = (async () => {
-    const inflight: Array<Promise<unknown>> = []
-    while (!stop) {
-      inflight.push(request(`${gws[0]!.url}/pay`).then(async r => await r.body.text(), () => {}))
-      await new Promise(resolve => setTimeout(resolve, 20))
-    }
-    await Promise.all(inflight)
-  })()
+  const load = steadyLoad(t, `${gws[0]!.url}/pay`)
   await new Promise(resolve => setTimeout(resolve, 600))
   const before = await Promise.all(gws.map(status))
   t.same(before.map(s => s.routes[0].shift.applied), [0, 0, 0], 'no share on the backup before the spike')
@@ -153,8 +144,7 @@ t.test('a latency spike on the primary: all three processes shift within 1 s of 
   primary.set({ latencyMs: 5 })
   const restored = await watchStatus(gws, s => s.routes[0].shift.applied === 0, 20_000, 'all three back on the primary', healedAt)
   t.pass(`all three back to share 0 at ${restored.join(' / ')} ms after the heal`)
-  stop = true
-  await load
+  await load.stop()
 })
 
 t.test('redis killed mid-load: plain requests never fail, keyed ones get 503 unforwarded, keys are shared again after', async t => {

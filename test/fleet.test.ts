@@ -15,7 +15,7 @@ import t from 'tap'
 import { request } from 'undici'
 import { upstream, startGateway, policyYaml, route, fastShift, type Started } from './helpers/harness.js'
 import { startRedis, type RedisServer } from './helpers/redis.js'
-import { until } from './helpers/load.js'
+import { steadyLoad, until } from './helpers/load.js'
 
 const SHIFT = `    idempotency: { waitFor: 5s }\n${fastShift()}`
 
@@ -61,16 +61,7 @@ t.test('a latency spike on the primary: all three instances shift within 1 s of 
   const redis = await startRedis(t)
   const { gws, primary } = await fleet(t, redis)
   // Only the first instance carries traffic: the others can only learn of the spike from the fleet.
-  let stop = false
-  t.teardown(() => { stop = true })
-  const load = (async () => {
-    const inflight: Array<Promise<unknown>> = []
-    while (!stop) {
-      inflight.push(request(`${gws[0]!.url}/pay`).then(async r => await r.body.text(), () => {}))
-      await new Promise(resolve => setTimeout(resolve, 20))
-    }
-    await Promise.all(inflight)
-  })()
+  const load = steadyLoad(t, `${gws[0]!.url}/pay`)
   await new Promise(resolve => setTimeout(resolve, 600))
   primary.set({ latencyMs: 3000 })
   const shiftedAt: number[] = []
@@ -86,8 +77,7 @@ t.test('a latency spike on the primary: all three instances shift within 1 s of 
   primary.set({ latencyMs: 5 })
   await until(() => gws.every(g => g.gw.runtime.routes[0]?.view.backupShare === 0), 15000, 'all three restored')
   t.pass('all three back on the primary')
-  stop = true
-  await load
+  await load.stop()
 })
 
 t.test('redis killed mid-load: plain requests never fail, keyed ones get 503 unforwarded, all resumes when redis returns', async t => {

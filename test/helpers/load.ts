@@ -51,3 +51,22 @@ export async function until (cond: () => boolean, ms = 10_000, what = 'condition
     await new Promise(resolve => setTimeout(resolve, 20))
   }
 }
+
+/**
+ * GETs `url` every `everyMs` without waiting for the answers (an open loop,
+ * so a slow upstream cannot slow the load down) until stopped; `stop()`
+ * resolves once every request sent has ended. Stopped in teardown too.
+ */
+export function steadyLoad (t: { teardown (fn: () => unknown): void }, url: string, everyMs = 20): { stop: () => Promise<void> } {
+  let stopped = false
+  t.teardown(() => { stopped = true })
+  const done = (async () => {
+    const inflight: Array<Promise<unknown>> = []
+    while (!stopped) {
+      inflight.push(request(url).then(async r => await r.body.text(), () => {}))
+      await new Promise(resolve => setTimeout(resolve, everyMs))
+    }
+    await Promise.all(inflight)
+  })()
+  return { stop: async () => { stopped = true; await done } }
+}
