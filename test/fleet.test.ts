@@ -9,10 +9,13 @@
  * - Redis killed mid-load: plain requests never fail, keyed requests get
  *   503 GW_ERR_IDEMPOTENCY_STORE_UNAVAILABLE without being forwarded
  *   (storeUnavailable: reject, the default), and everything resumes when
- *   Redis is back.
+ *   Redis is back;
+ * - junk published on the fleet channel is ignored (never a crash), while a
+ *   valid peer report on it still moves the share.
  */
 import t from 'tap'
 import { request } from 'undici'
+import { Redis } from 'ioredis'
 import { upstream, startGateway, policyYaml, route, fastShift, type Started } from './helpers/harness.js'
 import { startRedis, type RedisServer } from './helpers/redis.js'
 import { steadyLoad, until } from './helpers/load.js'
@@ -120,4 +123,27 @@ t.test('redis killed mid-load: plain requests never fail, keyed ones get 503 unf
   t.ok(primary.count > before, 'traffic kept flowing')
   const again = await post(gws[0]!.url, 'after-1') // claimed on instance 1
   t.ok(again.replayed, 'after the outage, keys are shared again')
+})
+
+t.test('junk on the fleet channel (anyone who can reach Redis can publish): ignored, the gateway keeps serving; a valid peer report still moves it', async t => {
+  const redis = await startRedis(t)
+  const { gws } = await fleet(t, redis, 1)
+  const pub = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 0 })
+  t.teardown(() => { pub.disconnect() })
+  await pub.connect()
+  const channel = `t${process.pid}:fleet:shares`
+  await new Promise(resolve => setTimeout(resolve, 300)) // the gateway's subscriber is up
+  for (const junk of ['not json', '{"an":"object"}', '[null]', '[7, "x", []]', '[{"instance":"e","route":"pay","share":5,"phase":"x","primaryMs":1}]',
+    JSON.stringify([{ instance: 'e', route: 'pay', share: 1, phase: 'x', primaryMs: 'slow' }]), 'x'.repeat(70_000)]) {
+    await pub.publish(channel, junk)
+  }
+  await new Promise(resolve => setTimeout(resolve, 200))
+  const g = gws[0]!
+  const res = await request(`${g.url}/pay`)
+  await res.body.text()
+  t.equal(res.statusCode, 200, 'still serving')
+  t.equal(g.gw.runtime.routes[0]?.view.backupShare, 0, 'no junk moved the share')
+  const valid = JSON.stringify([{ instance: 'peer-1', route: 'pay', share: 0.5, phase: 'shifted', primaryMs: 3000 }])
+  await until(() => { void pub.publish(channel, valid); return (g.gw.runtime.routes[0]?.view.backupShare ?? 0) === 0.5 }, 5000, 'a valid peer report to be merged')
+  t.pass('a valid report on the same channel moved the share to 0.5')
 })

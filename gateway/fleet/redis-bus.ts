@@ -35,7 +35,10 @@ export class RedisBus implements FleetBus {
       let parsed: unknown
       try { parsed = JSON.parse(message) } catch { return }
       if (!Array.isArray(parsed)) return
-      for (const l of this.#listeners) l(parsed as ShareReport[])
+      // Anything thrown here would surface inside ioredis's reply parser: never let it.
+      for (const l of this.#listeners) {
+        try { l(parsed as ShareReport[]) } catch {}
+      }
     })
     // Without an offline queue a subscribe before the connection is ready
     // fails, so (re)subscribe on every 'ready', the first one included.

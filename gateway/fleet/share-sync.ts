@@ -51,7 +51,8 @@ export class ShareSync implements ShareMerge {
     o.bus.onReports(reports => {
       const at = o.now()
       for (const r of reports) {
-        if (r.instance === o.instance || !validReport(r)) continue
+        // A report is data from the network: checked before it is read.
+        if (!validReport(r) || r.instance === o.instance) continue
         let m = this.#peers.get(r.route)
         if (m === undefined) {
           m = new Map()
