@@ -326,3 +326,30 @@ t.test('Redis hung (SIGSTOP): begin rejects after about commandTimeout, never ha
   await s.complete('warm', outcome)
   t.same(await s.begin('warm', 'fp'), { state: 'done', outcome }, 'the same store works once Redis answers again')
 })
+
+t.test('a stored outcome someone else wrote wrong (another version, a hand edit, an attacker with Redis access) is "store unavailable", never replayed and never thrown raw', async t => {
+  const handle = await connected(t, redis.url)
+  const store = newStore(t, handle)
+  const raw = new Redis(redis.url)
+  t.teardown(() => raw.disconnect())
+  const good = { st: 'd', fp: 'fp', kind: 'response', status: '200', headers: '[["content-type","text/plain"]]', body: 'ok' }
+  await raw.hset(store.redisKey('good'), good)
+  t.same(await store.begin('good', 'fp'), { state: 'done', outcome: { kind: 'response', response: { status: 200, headers: [['content-type', 'text/plain']], body: Buffer.from('ok') } } }, 'the same fields written well: replayed')
+  const bad: Array<[string, Record<string, string>]> = [
+    ['status not a number', { status: 'abc' }],
+    ['status out of range', { status: '1000' }],
+    ['an interim status', { status: '100' }],
+    ['headers not JSON', { headers: 'not json' }],
+    ['headers not pairs', { headers: '[["content-type"]]' }],
+    ['a header name node:http refuses', { headers: '[["bad name","v"]]' }],
+    ['a header value with a line break (response splitting)', { headers: '[["x-a","v\\r\\nset-cookie: s=1"]]' }],
+    ['an unknown kind', { kind: 'other' }]
+  ]
+  for (const [what, over] of bad) {
+    const key = `bad-${what.replace(/\W+/g, '-')}`
+    await raw.hset(store.redisKey(key), { ...good, ...over })
+    await t.rejects(store.begin(key, 'fp'), StoreUnavailableError, `${what}: store unavailable`)
+  }
+  await raw.hset(store.redisKey('no-body'), { st: 'd', fp: 'fp', kind: 'response', status: '200', headers: '[]' })
+  await t.rejects(store.begin('no-body', 'fp'), StoreUnavailableError, 'no body field: store unavailable')
+})

@@ -361,6 +361,9 @@ export class RedisIdempotencyStore implements IdempotencyStore {
   }
 }
 
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/
+
 /** A stored outcome back from its hash fields; a malformed one is reported as the store failing, not thrown raw. */
 function decodeOutcome (f: Record<string, Reply | undefined>): Outcome {
   const kind = f.kind?.toString('latin1')
@@ -370,8 +373,9 @@ function decodeOutcome (f: Record<string, Reply | undefined>): Outcome {
   const status = Number(f.status?.toString('latin1'))
   let headers: unknown
   try { headers = JSON.parse(f.headers?.toString('utf8') ?? '') } catch { headers = null }
-  const wellFormed = Array.isArray(headers) && headers.every(h => Array.isArray(h) && h.length === 2 && typeof h[0] === 'string' && typeof h[1] === 'string')
-  if (kind !== 'response' || !Number.isInteger(status) || !wellFormed || f.body == null) {
+  // What Redis holds is data from the network too: a replay must be a response node:http can send.
+  const wellFormed = Array.isArray(headers) && headers.every(h => Array.isArray(h) && h.length === 2 && typeof h[0] === 'string' && typeof h[1] === 'string' && TOKEN.test(h[0]) && FIELD_VALUE.test(h[1]))
+  if (kind !== 'response' || !Number.isInteger(status) || status < 200 || status > 599 || !wellFormed || f.body == null) {
     throw new StoreUnavailableError('a stored outcome could not be read')
   }
   // A copy: the reply may be a view into a larger socket buffer.
