@@ -4,7 +4,8 @@
  * included; a change is published at once and the rest refreshed every
  * syncInterval; a peer not heard from within staleAfter stops counting, so
  * with Redis away each instance acts on its own decision, and it merges
- * again as soon as reports flow; malformed or echoed reports are ignored.
+ * again as soon as reports flow; malformed or echoed reports are ignored,
+ * and junk cannot grow its memory.
  */
 import t from 'tap'
 import type { FleetBus, ShareReport } from '../gateway/fleet/bus.js'
@@ -48,6 +49,7 @@ t.test('alone: its own share; a change goes out at once, the rest every syncInte
 
 t.test('the largest fresh share wins, the own one included; a lower peer never pulls it down', async t => {
   const { sync, bus, clock } = setup()
+  sync.merge('pay', 0, summary, clock.now) // the control loop's first tick for the route
   bus.deliver([report('a', 0.5), report('b', 0.25)])
   t.equal(sync.merge('pay', 0, summary, clock.now), 0.5, 'a peer that shifted moves this instance too')
   t.equal(sync.merge('pay', 0.75, summary, clock.now), 0.75, 'its own larger decision wins')
@@ -57,6 +59,7 @@ t.test('the largest fresh share wins, the own one included; a lower peer never p
 
 t.test('Redis away: peers go stale after staleAfter and the instance acts on its own decision; it merges again when reports flow', async t => {
   const { sync, bus, clock } = setup()
+  sync.merge('pay', 0, summary, clock.now)
   bus.deliver([report('a', 0.5)])
   t.equal(sync.merge('pay', 0, summary, clock.now), 0.5)
   clock.now += 500
@@ -71,6 +74,7 @@ t.test('Redis away: peers go stale after staleAfter and the instance acts on its
 
 t.test('malformed reports and its own echo are ignored', async t => {
   const { sync, bus, clock } = setup()
+  sync.merge('pay', 0.1, summary, clock.now)
   bus.deliver([
     report('me', 1), // its own, back from the channel
     { ...report('x', 0.5), share: 2 },
@@ -94,4 +98,19 @@ t.test('routes no longer in the policy stop being published', async t => {
   clock.now += 100
   sync.merge('pay', 0.5, summary, clock.now)
   t.same(bus.published.at(-1)?.map(r => r.route), ['pay'], 'the refresh carries only the routes kept')
+})
+
+t.test('junk cannot grow memory: reports for routes it does not shift are dropped, peers per route are capped, ids are bounded', async t => {
+  const { sync, bus, clock } = setup()
+  sync.merge('pay', 0, summary, clock.now)
+  bus.deliver(Array.from({ length: 50 }, (_, i) => report('a', 0.5, `junk-${i}`)))
+  t.same(sync.peers('junk-1', clock.now), [], 'a route this instance does not shift: not kept')
+  bus.deliver(Array.from({ length: 300 }, (_, i) => report(`peer-${i}`, 0.25)))
+  t.equal(sync.peers('pay', clock.now).length, 256, 'at most 256 peers per route')
+  bus.deliver([report('peer-1', 0.75)])
+  t.equal(sync.merge('pay', 0, summary, clock.now), 0.75, 'a known peer still updates at the cap')
+  bus.deliver([report('x'.repeat(201), 1)])
+  t.equal(sync.merge('pay', 0, summary, clock.now), 0.75, 'an id longer than 200 characters is ignored')
+  sync.retain(new Set())
+  t.same(sync.peers('pay', clock.now), [], 'a route gone from the policy forgets its peers')
 })

@@ -51,13 +51,15 @@ export class ShareSync implements ShareMerge {
     o.bus.onReports(reports => {
       const at = o.now()
       for (const r of reports) {
-        // A report is data from the network: checked before it is read.
-        if (!validReport(r) || r.instance === o.instance) continue
+        // A report is data from the network: checked before it is read, and
+        // kept only for a route this instance shifts (no memory for junk names).
+        if (!validReport(r) || r.instance === o.instance || !this.#own.has(r.route)) continue
         let m = this.#peers.get(r.route)
         if (m === undefined) {
           m = new Map()
           this.#peers.set(r.route, m)
         }
+        if (m.size >= MAX_PEERS && !m.has(r.instance)) continue
         m.set(r.instance, { report: r, at })
       }
     })
@@ -82,9 +84,10 @@ export class ShareSync implements ShareMerge {
     return share
   }
 
-  /** Routes no longer in the policy stop being published. */
+  /** Routes no longer in the policy stop being published, and their peers are forgotten. */
   retain (routes: ReadonlySet<string>): void {
     for (const name of this.#own.keys()) if (!routes.has(name)) this.#own.delete(name)
+    for (const name of this.#peers.keys()) if (!routes.has(name)) this.#peers.delete(name)
   }
 
   /** Fresh peers of a route, for /status. */
@@ -104,8 +107,12 @@ export class ShareSync implements ShareMerge {
 }
 
 /** A peer's report is data from the network: only well-formed ones count. */
+/** Instances heard of per route at most (a fleet is far smaller; junk beyond it is dropped). */
+const MAX_PEERS = 256
+const MAX_ID = 200
+
 function validReport (r: ShareReport): boolean {
-  return typeof r === 'object' && r !== null && typeof r.instance === 'string' && typeof r.route === 'string' &&
+  return typeof r === 'object' && r !== null && typeof r.instance === 'string' && r.instance.length <= MAX_ID && typeof r.route === 'string' &&
     typeof r.share === 'number' && r.share >= 0 && r.share <= 1 && typeof r.phase === 'string' &&
     (r.primaryMs === null || typeof r.primaryMs === 'number')
 }
