@@ -13,10 +13,18 @@ export class StoreUnavailableError extends Error {
   readonly code: string = ERRORS.IDEMPOTENCY_STORE_UNAVAILABLE.code
   readonly spec: ErrorSpec = ERRORS.IDEMPOTENCY_STORE_UNAVAILABLE
   readonly detail: string
+  /**
+   * The store answered, but what it holds for the key cannot be read (a
+   * record written by another version or by hand). Not an outage: a
+   * `storeUnavailable: local` fallback must not claim such a key anew, since
+   * the request may well have run already.
+   */
+  readonly unreadable: boolean
 
-  constructor (detail: string) {
+  constructor (detail: string, unreadable = false) {
     super(`idempotency store unavailable: ${detail}`)
     this.name = 'StoreUnavailableError'
     this.detail = detail
+    this.unreadable = unreadable
   }
 }

@@ -42,7 +42,8 @@ export class GuardedStore implements IdempotencyStore {
     try {
       return await this.#shared.begin(key, fingerprint)
     } catch (err) {
-      if (!(err instanceof StoreUnavailableError) || this.#local === null) throw err
+      // Only an outage falls back: a record that cannot be read may be a request that already ran.
+      if (!(err instanceof StoreUnavailableError) || err.unreadable || this.#local === null) throw err
       const r = await this.#local.begin(key, fingerprint)
       return r.state === 'owner' ? { state: 'owner', token: LOCAL + r.token } : r
     }
@@ -74,7 +75,7 @@ export class GuardedStore implements IdempotencyStore {
     try {
       return await this.#shared.wait(key, ms)
     } catch (err) {
-      if (!(err instanceof StoreUnavailableError) || this.#local === null) throw err
+      if (!(err instanceof StoreUnavailableError) || err.unreadable || this.#local === null) throw err
       return await this.#local.wait(key, ms)
     }
   }

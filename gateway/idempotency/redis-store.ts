@@ -205,7 +205,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
       const [, kind, status, headers, body, code, detail] = reply
       return { state: 'done', outcome: decodeOutcome({ kind, status, headers, body, code, detail }) }
     }
-    throw new StoreUnavailableError('unexpected reply from the store')
+    throw new StoreUnavailableError('unexpected reply from the store', true)
   }
 
   async complete (key: string, outcome: Outcome, token?: string): Promise<void> {
@@ -376,7 +376,7 @@ function decodeOutcome (f: Record<string, Reply | undefined>): Outcome {
   // What Redis holds is data from the network too: a replay must be a response node:http can send.
   const wellFormed = Array.isArray(headers) && headers.every(h => Array.isArray(h) && h.length === 2 && typeof h[0] === 'string' && typeof h[1] === 'string' && TOKEN.test(h[0]) && FIELD_VALUE.test(h[1]))
   if (kind !== 'response' || !Number.isInteger(status) || status < 200 || status > 599 || !wellFormed || f.body == null) {
-    throw new StoreUnavailableError('a stored outcome could not be read')
+    throw new StoreUnavailableError('a stored outcome could not be read', true)
   }
   // A copy: the reply may be a view into a larger socket buffer.
   return { kind: 'response', response: { status, headers: headers as Array<[string, string]>, body: Buffer.from(f.body) } }
