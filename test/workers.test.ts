@@ -3,10 +3,15 @@
  * the listeners are shared by two workers, duplicates of one idempotency
  * key spread over both reach the upstream once (the keys are held by the
  * primary process, never per worker), /status answers for both workers,
- * and SIGTERM drains both and exits 0.
+ * and SIGTERM drains both and exits 0; a worker that cannot start (its
+ * port held by another process) makes the whole process exit 1 with the
+ * reason, as one process would.
  */
 import t from 'tap'
 import { spawn } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { Agent, request } from 'undici'
 import { upstream, policyFile, policyYaml, route } from './helpers/harness.js'
 import { until } from './helpers/load.js'
@@ -50,3 +55,34 @@ t.test('--workers 2, memory store: one key over both workers reaches the upstrea
   proc.kill('SIGTERM')
   t.equal(await exit, 0, 'SIGTERM: both workers drained, exit 0')
 })
+
+t.test('--workers 2 on a port another process holds: exit 1 with the reason, no worker left behind, no "gateway bug"', async t => {
+  const blocker = createServer()
+  await new Promise<void>(resolve => blocker.listen(0, '127.0.0.1', () => resolve()))
+  t.teardown(() => { blocker.close() })
+  const port = (blocker.address() as AddressInfo).port
+  const file = await policyFile(policyYaml(route('pay', '/', [{ name: 'pay', url: 'http://127.0.0.1:9' }])).replace(/port: 0/, `port: ${port}`))
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'gateway/cli/main.ts', 'run', '--policy', file, '--workers', '2', '--no-watch'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GATEWAY_LOG_LEVEL: 'warn' } })
+  const exit = new Promise<number | null>(resolve => proc.on('exit', code => resolve(code)))
+  killWithTest(proc)
+  let err = ''
+  proc.stderr.on('data', (c: Buffer) => { err += c.toString() })
+  let timer: NodeJS.Timeout | undefined
+  const code = await Promise.race([exit, new Promise<'hung'>(resolve => { timer = setTimeout(() => resolve('hung'), 60_000) })])
+  clearTimeout(timer)
+  t.equal(code, 1, 'exit 1 (not hanging on a worker that never gets ready)')
+  await new Promise(resolve => setTimeout(resolve, 300))
+  t.same(processesWith(file), [], 'no process of it is left running')
+  t.match(err, /cannot start: .*EADDRINUSE.*Another process holds the port/, `says why (${err.slice(0, 200)})`)
+  t.notMatch(err, /GW_ERR_INTERNAL|gateway bug/, 'not reported as a bug')
+})
+
+/** pids whose command line mentions `text` (from /proc: no procps needed). */
+function processesWith (text: string): number[] {
+  const pids: number[] = []
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue
+    try { if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(text)) pids.push(Number(d)) } catch {}
+  }
+  return pids
+}

@@ -11,7 +11,7 @@ import { createLogger } from '../core/logger.js'
 import cluster from 'node:cluster'
 import { availableParallelism } from 'node:os'
 import { Gateway } from '../app/gateway.js'
-import { Primary } from '../workers/primary.js'
+import { Primary, WorkerStartError } from '../workers/primary.js'
 import { runWorker } from '../workers/worker.js'
 
 const USAGE = `usage:
@@ -134,7 +134,13 @@ async function run (args: readonly string[], out: Out, err: Out): Promise<number
   const logger = createLogger()
   if (cluster.isWorker && process.env.GATEWAY_WORKER === '1') {
     process.on('unhandledRejection', err => logger.error({ err }, 'unhandled promise rejection'))
-    await runWorker(file, logger)
+    try {
+      await runWorker(file, logger)
+    } catch (e) {
+      // Told to the primary, which stops the others and says why; the IPC channel would keep this process alive.
+      process.send?.({ t: 'failed', detail: startFailure(e, file) ?? describeFatal(e) }, () => process.exit(1))
+      setTimeout(() => process.exit(1), 1000).unref()
+    }
     return null
   }
   if (workers > 1) return await runPrimary(file, workers, !args.includes('--no-watch'), logger, out, err)
@@ -145,17 +151,10 @@ async function run (args: readonly string[], out: Out, err: Out): Promise<number
   try {
     gw = await Gateway.start({ policyFile: file, logger, watch: !args.includes('--no-watch') })
   } catch (e) {
-    if (e instanceof PolicyError) {
-      err.write(`gateway: cannot start, ${file}: ${e.issues.length} problem${e.issues.length === 1 ? '' : 's'} [${e.code}]\n`)
-      for (const issue of e.issues) err.write(`  ${formatIssue(issue)}\n`)
-      return 1
-    }
-    const code = (e as NodeJS.ErrnoException).code
-    if (code === 'EADDRINUSE' || code === 'EACCES') {
-      err.write(`gateway: cannot start: ${(e as Error).message}. Another process holds the port, or pick another in ${file}.\n`)
-      return 1
-    }
-    throw e
+    const why = startFailure(e, file)
+    if (why === null) throw e
+    err.write(why)
+    return 1
   }
   const a = gw.addresses()
   for (const l of a.listeners) out.write(`gateway: listening on http://${hostForUrl(l.host)}:${l.port} (${l.name})\n`)
@@ -188,6 +187,19 @@ async function run (args: readonly string[], out: Out, err: Out): Promise<number
   return null
 }
 
+/** What to print when the gateway cannot start for a reason that is not a bug (null: a bug, reported as such). */
+function startFailure (e: unknown, file: string): string | null {
+  if (e instanceof PolicyError) {
+    return `gateway: cannot start, ${file}: ${e.issues.length} problem${e.issues.length === 1 ? '' : 's'} [${e.code}]\n` +
+      e.issues.map(issue => `  ${formatIssue(issue)}\n`).join('')
+  }
+  const code = (e as NodeJS.ErrnoException).code
+  if (code === 'EADDRINUSE' || code === 'EACCES') {
+    return `gateway: cannot start: ${(e as Error).message}. Another process holds the port, or pick another in ${file}.\n`
+  }
+  return null
+}
+
 async function runPrimary (file: string, workers: number, watch: boolean, logger: ReturnType<typeof createLogger>, out: Out, err: Out): Promise<number | null> {
   const loaded = await loadPolicyFile(file)
   if (!loaded.ok) {
@@ -208,7 +220,13 @@ async function runPrimary (file: string, workers: number, watch: boolean, logger
       out.write(`gateway: policy ${file}, version ${loaded.snapshot.version}, ${loaded.snapshot.routes.length} routes\n`)
     }
   })
-  await primary.start()
+  try {
+    await primary.start()
+  } catch (e) {
+    if (!(e instanceof WorkerStartError)) throw e
+    err.write(e.message.startsWith('gateway: ') ? e.message : `gateway: cannot start: ${e.message}\n`)
+    return 1
+  }
   process.on('SIGHUP', () => { primary.reload('signal').catch(() => {}) })
   let stopping = false
   const stop = (signal: string): void => {

@@ -19,6 +19,9 @@ import { Hub, type HubWorker } from './hub.js'
 import { isMessage, type ToPrimary, type ToWorker } from './protocol.js'
 import { aggregateStatus } from './aggregate.js'
 
+/** A worker could not start; `message` is safe to print (no stack, no paths). */
+export class WorkerStartError extends Error {}
+
 export interface PrimaryOptions {
   readonly file: string
   readonly snapshot: PolicySnapshot
@@ -42,6 +45,9 @@ export class Primary {
   #admin: AdminServer | null = null
   #watcher: PolicyWatcher | null = null
   #stopping = false
+  /** Every first worker was ready: from then on a dead worker is replaced. */
+  #started = false
+  #restartDelay = 0
 
   constructor (o: PrimaryOptions) {
     this.#o = o
@@ -54,7 +60,17 @@ export class Primary {
     cluster.setupPrimary({ serialization: 'advanced' })
     const ready: Array<Promise<unknown>> = []
     for (let i = 0; i < this.#o.workers; i++) ready.push(this.#fork())
-    const first = await Promise.all(ready)
+    let first: unknown[]
+    try {
+      first = await Promise.all(ready)
+    } catch (e) {
+      // One worker could not start: none serves (as one process would not), and the caller says why.
+      this.#stopping = true
+      for (const w of this.#workers.values()) w.process.kill('SIGKILL')
+      await Promise.allSettled(ready)
+      throw e
+    }
+    this.#started = true
     const admin = this.#o.snapshot.admin
     if (admin !== null) {
       this.#admin = await startAdmin(admin, {
@@ -98,17 +114,27 @@ export class Primary {
     await this.#hub.close()
   }
 
+  /**
+   * Starts a worker; resolves with its 'ready' message, rejects with a
+   * WorkerStartError when it reports a failure or exits before it is ready.
+   */
   async #fork (): Promise<unknown> {
     const w = cluster.fork({ GATEWAY_WORKER: '1' })
+    const forkedAt = Date.now()
     this.#workers.set(w.id, w)
     const hw: HubWorker = { id: w.id, send: m => { w.send(m) } }
     this.#hubWorkers.set(w.id, hw)
     let ready: (v: unknown) => void = () => {}
-    const readyP = new Promise(resolve => { ready = resolve })
+    let failed: (e: Error) => void = () => {}
+    let isReady = false
+    const readyP = new Promise((resolve, reject) => { ready = resolve; failed = reject })
     w.on('message', (m: unknown) => {
       if (!isMessage(m)) return
       const msg = m as ToPrimary & { listeners?: unknown }
-      if (msg.t === 'ready') ready(msg)
+      if (msg.t === 'ready') {
+        isReady = true
+        ready(msg)
+      } else if (msg.t === 'failed') failed(new WorkerStartError(typeof msg.detail === 'string' ? msg.detail : 'a worker could not start'))
       else if (msg.t === 'answer') {
         const p = this.#pending.get(msg.id)
         this.#pending.delete(msg.id)
@@ -118,9 +144,16 @@ export class Primary {
     w.on('exit', (code, signal) => {
       this.#workers.delete(w.id)
       this.#hubWorkers.delete(w.id)
-      if (this.#stopping) return
-      this.#o.logger.error({ worker: w.id, code, signal }, 'worker died; starting another')
-      this.#fork().catch(() => {})
+      if (!isReady) failed(new WorkerStartError(`a worker exited before it was ready (${signal ?? `code ${String(code)}`})`))
+      if (this.#stopping || !this.#started) return
+      // A worker that keeps dying young is restarted ever more slowly (0.5 s doubling to 30 s), never in a tight loop.
+      this.#restartDelay = Date.now() - forkedAt < 10_000 ? Math.min(30_000, Math.max(500, this.#restartDelay * 2)) : 0
+      this.#o.logger.error({ worker: w.id, code, signal, restartInMs: this.#restartDelay }, 'worker died; starting another')
+      const timer = setTimeout(() => {
+        if (this.#stopping) return
+        this.#fork().catch((e: Error) => { this.#o.logger.error({ detail: e.message }, 'a replacement worker could not start') })
+      }, this.#restartDelay)
+      timer.unref()
     })
     return await readyP
   }

@@ -22,6 +22,8 @@ export type ToPrimary =
   | { readonly t: 'event', readonly event: EventDraft }
   | { readonly t: 'answer', readonly id: number, readonly value: unknown }
   | { readonly t: 'ready' }
+  /** The worker could not start (a port in use, an invalid policy): why, safe to print. */
+  | { readonly t: 'failed', readonly detail: string }
 
 export type ToWorker =
   | { readonly t: 'answer', readonly id: number, readonly value: unknown, readonly error?: string }
