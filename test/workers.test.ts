@@ -3,7 +3,8 @@
  * the listeners are shared by two workers, duplicates of one idempotency
  * key spread over both reach the upstream once (the keys are held by the
  * primary process, never per worker), /status answers for both workers,
- * and SIGTERM drains both and exits 0; a worker that cannot start (its
+ * a worker killed outright is replaced, and SIGTERM drains both and exits
+ * 0; a worker that cannot start (its
  * port held by another process) makes the whole process exit 1 with the
  * reason, as one process would.
  */
@@ -51,6 +52,22 @@ t.test('--workers 2, memory store: one key over both workers reaches the upstrea
   t.ok(status.workers.every((w: any) => w.requests > 0), `both workers took requests (${status.workers.map((w: any) => w.requests).join(', ')})`)
   t.equal(status.routes[0].delivery.requests + status.routes[0].delivery.replays + status.routes[0].delivery.waited >= 1, true)
   t.equal(status.store.heldBy, 'primary process')
+
+  // A worker killed outright is replaced (after 0.5 s: it died young), and traffic goes on.
+  const victim = Number(status.workers[0].pid)
+  process.kill(victim, 'SIGKILL')
+  let pids: number[] = []
+  const end = Date.now() + 30_000
+  while (pids.length !== 2 || pids.includes(victim)) {
+    if (Date.now() > end) throw new Error(`the killed worker was not replaced (workers: ${pids.join(', ')})`)
+    await new Promise(resolve => setTimeout(resolve, 100))
+    const s = await (await request(`http://127.0.0.1:${admin}/status`)).body.json() as any
+    pids = s.workers.map((w: any) => Number(w.pid))
+  }
+  t.pass(`worker ${victim} was replaced (now ${pids.join(', ')})`)
+  const after = await request(`http://127.0.0.1:${port}/pay/x`)
+  await after.body.text()
+  t.equal(after.statusCode, 200, 'and requests are served')
 
   proc.kill('SIGTERM')
   t.equal(await exit, 0, 'SIGTERM: both workers drained, exit 0')
