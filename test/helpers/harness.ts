@@ -3,6 +3,7 @@
  * policy written to a temp file. Everything is closed in t.teardown.
  */
 import { mkdtemp, writeFile } from 'node:fs/promises'
+import { rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Gateway, type GatewayOptions } from '../../gateway/app/gateway.js'
@@ -17,8 +18,13 @@ export async function upstream (t: Teardown, opts: FaultUpstreamOptions = {}): P
 }
 
 /** Writes `yaml` to a new temp dir and returns the file path. */
+/** Temp folders made by policyFile, removed when the test process exits. */
+const tempDirs: string[] = []
+process.once('exit', () => { for (const d of tempDirs) rmSync(d, { recursive: true, force: true }) })
+
 export async function policyFile (yaml: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'gw-test-'))
+  tempDirs.push(dir)
   const file = join(dir, 'policy.yaml')
   await writeFile(file, yaml)
   return file
