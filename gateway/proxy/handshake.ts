@@ -2,9 +2,9 @@
  * One WebSocket handshake with one upstream, through undici's own upgrade
  * support (a dispatch with `upgrade`, the legacy handler API as in
  * attempt.ts): the pool's connect timeout applies, and the route's
- * responseHeaders timeout bounds the wait for the answer. It records the
- * outcome into the upstream's stats and health exactly once, like an
- * Attempt, so breakers and outlier ejection see failed handshakes.
+ * responseHeaders timeout bounds the wait for the answer. It reports the
+ * outcome into the upstream's OutcomeSink exactly once, like an Attempt, so
+ * breakers and outlier ejection see failed handshakes.
  *
  * - 101: the switch is written to the client and the tunnel takes both sockets;
  * - any other answer (400, 403, 404, 426…): passed back as it is, then closed;
@@ -15,7 +15,7 @@ import { STATUS_CODES } from 'node:http'
 import type { Dispatcher } from 'undici'
 import type { ErrorSpec } from '../core/errors.js'
 import type { Linked, LinkedList } from '../core/linked-list.js'
-import { OUTCOMES, OUTCOME_INDEX, statusOutcome, type InflightAttempt } from '../health/outcome.js'
+import { OUTCOME_INDEX, statusOutcome, type InflightAttempt } from '../health/outcome.js'
 import type { BreakerTicket } from '../health/breaker.js'
 import { transportFailure } from '../delivery/failure.js'
 import type { HandlerDeps } from './deps.js'
@@ -78,8 +78,7 @@ export class Handshake implements Dispatcher.DispatchHandler, InflightAttempt {
 
   start (): void {
     const u = this.#upstream
-    u.stats.begin(this)
-    this.#ticket = u.health.begin()
+    this.#ticket = u.sink.begin(this)
     this.#client.on('data', this.#onClientData)
     this.#client.on('end', this.#onClientGone)
     this.#client.on('close', this.#onClientGone)
@@ -197,9 +196,7 @@ export class Handshake implements Dispatcher.DispatchHandler, InflightAttempt {
   #record (outcome: number, status: number): void {
     if (this.#recorded) return
     this.#recorded = true
-    const aborted = outcome === OUTCOME_INDEX.aborted
-    this.#upstream.stats.end(this, outcome, !aborted)
-    this.#upstream.health.report(this.#ticket, OUTCOMES[outcome] as string, status)
+    this.#upstream.sink.end(this, this.#ticket, outcome, outcome !== OUTCOME_INDEX.aborted, status)
   }
 }
 
