@@ -14,26 +14,13 @@
  */
 import Fastify from 'fastify';
 import proxy from '@fastify/http-proxy';
-import type { AddressInfo } from 'node:net';
+import { announce, exitOnSignal, upstreamArgs } from './serve.js';
 
-const upstreamArg = process.argv[2] ?? process.env.UPSTREAM ?? process.env.ORIGIN_PORT;
-if (!upstreamArg) {
-  process.stderr.write('usage: bare-proxy.ts <originPort|upstreamUrl> [port]\n');
-  process.exit(2);
-}
-const upstream = /^\d+$/.test(upstreamArg) ? `http://127.0.0.1:${upstreamArg}` : upstreamArg;
-const port = Number(process.argv[3] ?? process.env.PORT ?? 0);
+const { upstream, port } = upstreamArgs('bare-proxy.ts');
 
 const app = Fastify({ logger: false });
 await app.register(proxy, { upstream, prefix: '/' });
 await app.listen({ host: '127.0.0.1', port });
 
-const { port: real } = app.server.address() as AddressInfo;
-process.stdout.write(`READY ${real}\n`);
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    void app.close().finally(() => process.exit(0));
-    setTimeout(() => process.exit(0), 1000).unref();
-  });
-}
+announce(app.server);
+exitOnSignal(() => app.close());

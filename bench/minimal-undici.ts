@@ -18,16 +18,10 @@
  * Prints `READY <port>` on stdout once listening.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Pool, type Dispatcher } from 'undici';
+import { announce, exitOnSignal, upstreamArgs } from './serve.js';
 
-const upstreamArg = process.argv[2] ?? process.env.UPSTREAM ?? process.env.ORIGIN_PORT;
-if (!upstreamArg) {
-  process.stderr.write('usage: minimal-undici.ts <originPort|upstreamUrl> [port]\n');
-  process.exit(2);
-}
-const upstream = /^\d+$/.test(upstreamArg) ? `http://127.0.0.1:${upstreamArg}` : upstreamArg;
-const port = Number(process.argv[3] ?? process.env.PORT ?? 0);
+const { upstream, port } = upstreamArgs('minimal-undici.ts');
 
 const pool = new Pool(upstream, { keepAliveTimeout: 4000, keepAliveMaxTimeout: 60_000, pipelining: 1 });
 
@@ -107,16 +101,9 @@ function proxy(req: IncomingMessage, res: ServerResponse): void {
 }
 
 const server = createServer(proxy);
-server.listen(port, '127.0.0.1', () => {
-  const { port: real } = server.address() as AddressInfo;
-  process.stdout.write(`READY ${real}\n`);
+server.listen(port, '127.0.0.1', () => announce(server));
+exitOnSignal(async () => {
+  server.close();
+  server.closeAllConnections();
+  await pool.destroy();
 });
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    server.close();
-    server.closeAllConnections();
-    void pool.destroy().finally(() => process.exit(0));
-    setTimeout(() => process.exit(0), 1000).unref();
-  });
-}

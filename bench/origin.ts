@@ -10,7 +10,7 @@
  * once listening.
  */
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { announce, exitOnSignal } from './serve.js';
 
 // The response body every request gets (exactly 100 bytes).
 const ORIGIN_BODY = Buffer.from(`${'origin-ok '.repeat(9)}origin-ok\n`);
@@ -32,15 +32,8 @@ const server = createServer((req, res) => {
 server.keepAliveTimeout = 60_000;
 server.headersTimeout = 65_000;
 
-server.listen(port, '127.0.0.1', () => {
-  const { port: real } = server.address() as AddressInfo;
-  process.stdout.write(`READY ${real}\n`);
+server.listen(port, '127.0.0.1', () => announce(server));
+exitOnSignal(() => {
+  server.close();
+  server.closeAllConnections();
 });
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    server.close();
-    server.closeAllConnections();
-    process.exit(0);
-  });
-}
