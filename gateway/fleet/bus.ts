@@ -2,7 +2,7 @@
  * How the instances of a fleet hear each other: a best-effort broadcast of
  * small messages. Two transports: Redis pub/sub (instances on several
  * hosts, redis-bus.ts) and the cluster IPC channel (workers of one process,
- * workers/ipc-bus.ts). A lost message costs nothing: every instance
+ * workers/worker-state.ts). A lost message costs nothing: every instance
  * re-publishes its state every syncInterval, and state not refreshed within
  * staleAfter is ignored.
  */

@@ -106,11 +106,11 @@ export class ShareSync implements ShareMerge {
   }
 }
 
-/** A peer's report is data from the network: only well-formed ones count. */
 /** Instances heard of per route at most (a fleet is far smaller; junk beyond it is dropped). */
 const MAX_PEERS = 256
 const MAX_ID = 200
 
+/** A peer's report is data from the network: only well-formed ones count. */
 function validReport (r: ShareReport): boolean {
   return typeof r === 'object' && r !== null && typeof r.instance === 'string' && r.instance.length <= MAX_ID && typeof r.route === 'string' &&
     typeof r.share === 'number' && r.share >= 0 && r.share <= 1 && typeof r.phase === 'string' &&

@@ -9,7 +9,7 @@ import type { BeginResult, IdempotencyStore, Outcome } from '../idempotency/type
 import { StoreUnavailableError } from '../idempotency/errors.js'
 import type { FleetBus, ShareReport } from '../fleet/bus.js'
 import { ShareSync } from '../fleet/share-sync.js'
-import type { SharedState } from '../app/shared-state.js'
+import { memoryState, type SharedState } from '../app/shared-state.js'
 import { isMessage, type StoreOp, type ToPrimary, type ToWorker } from './protocol.js'
 
 type Send = (m: ToPrimary) => void
@@ -96,12 +96,8 @@ export function workerState (link: PrimaryLink, clock: Clock, instance: string, 
     close: async () => {}
   }
   return {
-    kind: 'memory',
-    instance,
+    ...memoryState(clock, instance),
     storeFactory: (route, cfg) => new IpcStore(link, route, cfg),
-    fleet: new ShareSync({ instance, bus, now: () => clock.now(), syncIntervalMs, staleAfterMs }),
-    up: () => true,
-    ready: async () => true,
-    close: async () => {}
+    fleet: new ShareSync({ instance, bus, now: () => clock.now(), syncIntervalMs, staleAfterMs })
   }
 }
