@@ -50,17 +50,8 @@ export function memoryState (clock: Clock, instance: string): SharedState {
 export function createSharedState (store: StoreConfig, clock: Clock, logger: Logger, instance = newInstanceId()): SharedState {
   const r = store.redis
   if (r === null) return memoryState(clock, instance)
-  const h = connectRedis({
-    url: r.url,
-    sentinels: r.sentinels?.map(n => ({ ...n })) ?? null,
-    name: r.name,
-    cluster: r.cluster?.map(n => ({ ...n })) ?? null,
-    keyPrefix: r.keyPrefix,
-    password: r.password,
-    commandTimeoutMs: r.commandTimeoutMs,
-    connectTimeoutMs: r.connectTimeoutMs,
-    maxBackoffMs: r.maxBackoffMs
-  }, (state, detail) => {
+  // The policy's redis block is the connection config as it is.
+  const h = connectRedis(r, (state, detail) => {
     if (state === 'down') logger.warn({ code: 'GW_ERR_IDEMPOTENCY_STORE_UNAVAILABLE', detail }, 'redis unavailable: routing on local state; keyed requests follow idempotency.storeUnavailable')
     else logger.info({ detail }, 'redis connected: shared state resumed')
   })

@@ -6,7 +6,7 @@ import { readFileSync, existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { loadPolicyFile } from '../policy/load.js'
-import { formatIssue, PolicyError } from '../policy/issues.js'
+import { formatIssue, PolicyError, type PolicyIssue } from '../policy/issues.js'
 import { createLogger } from '../core/logger.js'
 import cluster from 'node:cluster'
 import { availableParallelism } from 'node:os'
@@ -189,10 +189,7 @@ async function run (args: readonly string[], out: Out, err: Out): Promise<number
 
 /** What to print when the gateway cannot start for a reason that is not a bug (null: a bug, reported as such). */
 function startFailure (e: unknown, file: string): string | null {
-  if (e instanceof PolicyError) {
-    return `gateway: cannot start, ${file}: ${e.issues.length} problem${e.issues.length === 1 ? '' : 's'} [${e.code}]\n` +
-      e.issues.map(issue => `  ${formatIssue(issue)}\n`).join('')
-  }
+  if (e instanceof PolicyError) return policyProblems(file, e.issues, e.code)
   const code = (e as NodeJS.ErrnoException).code
   if (code === 'EADDRINUSE' || code === 'EACCES') {
     return `gateway: cannot start: ${(e as Error).message}. Another process holds the port, or pick another in ${file}.\n`
@@ -200,11 +197,16 @@ function startFailure (e: unknown, file: string): string | null {
   return null
 }
 
+/** An invalid policy at start: every problem, one per line. */
+function policyProblems (file: string, issues: readonly PolicyIssue[], code: string): string {
+  return `gateway: cannot start, ${file}: ${issues.length} problem${issues.length === 1 ? '' : 's'} [${code}]\n` +
+    issues.map(issue => `  ${formatIssue(issue)}\n`).join('')
+}
+
 async function runPrimary (file: string, workers: number, watch: boolean, logger: ReturnType<typeof createLogger>, out: Out, err: Out): Promise<number | null> {
   const loaded = await loadPolicyFile(file)
   if (!loaded.ok) {
-    err.write(`gateway: cannot start, ${file}: ${loaded.issues.length} problem${loaded.issues.length === 1 ? '' : 's'} [${loaded.code}]\n`)
-    for (const issue of loaded.issues) err.write(`  ${formatIssue(issue)}\n`)
+    err.write(policyProblems(file, loaded.issues, loaded.code))
     return 1
   }
   process.on('unhandledRejection', e => logger.error({ err: e }, 'unhandled promise rejection'))

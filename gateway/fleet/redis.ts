@@ -25,11 +25,11 @@ export interface RedisConnectionConfig {
   /** redis:// or rediss:// URL of a standalone server (may carry credentials: never logged). */
   readonly url: string | null
   /** Sentinels to ask for the master named `name`. */
-  readonly sentinels: Array<{ host: string, port: number }> | null
+  readonly sentinels: ReadonlyArray<{ readonly host: string, readonly port: number }> | null
   /** The Sentinel master name; set together with `sentinels`. */
   readonly name: string | null
   /** Startup nodes of a Redis Cluster. */
-  readonly cluster: Array<{ host: string, port: number }> | null
+  readonly cluster: ReadonlyArray<{ readonly host: string, readonly port: number }> | null
   /** Prefix for every key and channel (applied by the users of the handle, not by ioredis). */
   readonly keyPrefix: string
   /** Password of the data nodes (overrides one in the URL). */
