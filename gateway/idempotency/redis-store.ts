@@ -36,6 +36,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Redis, Cluster } from 'ioredis'
 import type { RedisHandle } from '../fleet/redis.js'
+import { hubFor, type ChannelHub, type ChannelMember } from '../fleet/redis-channels.js'
 import { redisErrorDetail } from '../fleet/redis.js'
 import { StoreUnavailableError } from './errors.js'
 import type { BeginResult, IdempotencyStore, Outcome } from './types.js'
@@ -165,7 +166,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
   readonly #pollMs: number
   readonly #channel: string
   readonly #groups = new Map<string, Group>()
-  readonly #member: Member = {
+  readonly #member: ChannelMember = {
     onMessage: redisKey => { this.#refresh(redisKey) },
     // Messages sent before the subscription took effect (or while the subscriber
     // was reconnecting) are lost: look at every waited key once more.
@@ -173,7 +174,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
   }
 
   #poller: NodeJS.Timeout | undefined
-  #hub: Hub | undefined
+  #hub: ChannelHub | undefined
   #closed = false
 
   constructor (opts: RedisIdempotencyStoreOptions) {
@@ -380,83 +381,4 @@ function decodeOutcome (f: Record<string, Reply | undefined>): Outcome {
   }
   // A copy: the reply may be a view into a larger socket buffer.
   return { kind: 'response', response: { status, headers: headers as Array<[string, string]>, body: Buffer.from(f.body) } }
-}
-
-/** A store listening on a channel. */
-interface Member {
-  onMessage (redisKey: string): void
-  /** The subscription took effect (first time, or again after a reconnect). */
-  onSubscribed (): void
-}
-
-/**
- * One 'message' listener and one SUBSCRIBE per (subscriber connection,
- * channel), however many stores share them: the stores of every route on one
- * handle listen on the same channel, and one store's close() must not
- * unsubscribe the others. Subscribes when the connection is ready (the
- * subscriber may still be connecting on first use, and there is no offline
- * queue), and again on every 'ready' after a reconnect.
- */
-class Hub {
-  readonly #sub: Redis | Cluster
-  readonly #members = new Map<string, Set<Member>>()
-  readonly #confirmed = new Set<string>()
-  readonly #pending = new Set<string>()
-
-  constructor (sub: Redis | Cluster) {
-    this.#sub = sub
-    sub.on('message', (channel: string, message: string) => {
-      const members = this.#members.get(channel)
-      if (members !== undefined) for (const m of members) m.onMessage(message)
-    })
-    sub.on('ready', () => {
-      // ioredis re-subscribes channels it had on its own; this also covers a
-      // subscribe that failed, and tells the members to look again.
-      this.#confirmed.clear()
-      for (const channel of this.#members.keys()) this.#subscribe(channel)
-    })
-    sub.on('close', () => { this.#confirmed.clear() })
-  }
-
-  join (channel: string, member: Member): void {
-    let members = this.#members.get(channel)
-    if (members === undefined) this.#members.set(channel, members = new Set())
-    members.add(member)
-    if (this.#confirmed.has(channel)) member.onSubscribed()
-    else this.#subscribe(channel)
-  }
-
-  leave (channel: string, member: Member): void {
-    const members = this.#members.get(channel)
-    if (members === undefined) return
-    members.delete(member)
-    if (members.size > 0) return
-    this.#members.delete(channel)
-    this.#confirmed.delete(channel)
-    if (this.#sub.status === 'ready') this.#sub.unsubscribe(channel).catch(() => {})
-  }
-
-  #subscribe (channel: string): void {
-    // Not ready yet (no offline queue): the 'ready' listener subscribes.
-    if (this.#pending.has(channel) || this.#sub.status !== 'ready') return
-    this.#pending.add(channel)
-    this.#sub.subscribe(channel).then(() => {
-      this.#pending.delete(channel)
-      const members = this.#members.get(channel)
-      if (members === undefined) return
-      this.#confirmed.add(channel)
-      for (const m of members) m.onSubscribed()
-    }, () => {
-      // Lost the connection meanwhile: the next 'ready' subscribes again.
-      this.#pending.delete(channel)
-    })
-  }
-}
-
-const hubs = new WeakMap<Redis | Cluster, Hub>()
-
-function hubFor (sub: Redis | Cluster): Hub {
-  let hub = hubs.get(sub)
-  if (hub === undefined) hubs.set(sub, hub = new Hub(sub))
-  return hub
 }
