@@ -11,17 +11,10 @@ import { connectRedis, backoffDelay, validateRedisConfig, redisErrorDetail, type
 import { RedisIdempotencyStore, StoreUnavailableError } from '../gateway/idempotency/index.js'
 import { startRedis, startSentinel } from './helpers/redis.js'
 import { closedPort } from './helpers/net.js'
+import { until } from './helpers/load.js'
 import { response } from './helpers/store-contract.js'
 
 const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
-
-async function until (what: string, cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!await cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for: ${what}`)
-    await sleep(20)
-  }
-}
 
 const base: RedisConnectionConfig = { url: null, sentinels: null, name: null, cluster: null, keyPrefix: 'gw:', password: null, commandTimeoutMs: 1000, connectTimeoutMs: 1000, maxBackoffMs: 200 }
 
@@ -113,7 +106,7 @@ t.test('a server that refuses: onState says down, commands fail fast and safely,
   process.on('uncaughtException', onUncaught)
   t.teardown(() => { process.removeListener('uncaughtException', onUncaught) })
   const handle = open(t, { url: `redis://gw:${secret}@127.0.0.1:${port}`, password: secret, maxBackoffMs: 50 }, (s, d) => states.push([s, d]))
-  await until('a down report', () => states.length > 0, 5000)
+  await until(() => states.length > 0, 5000, 'a down report')
   await sleep(300) // several reconnect attempts, each an 'error' event
   t.equal(handle.up, false)
   t.same(states, [['down', 'connection failed (ECONNREFUSED)']], 'one report per transition, with a safe detail')
@@ -133,20 +126,20 @@ t.test('standalone URL: the subscriber is made once, on first use; close() close
   const redis = await startRedis(t)
   const a = open(t, { url: redis.url })
   const b = open(t, { url: redis.url })
-  await until('connected', () => a.up && b.up)
+  await until(() => a.up && b.up, 10_000, 'connected')
   const raw = new Redis(redis.url)
   t.teardown(() => raw.disconnect())
   const clients = async (): Promise<number> => (await raw.client('LIST') as string).trim().split('\n').length
   const before = await clients()
   t.equal(a.subscriber(), a.subscriber(), 'the same subscriber every time')
-  await until('the subscriber connected', () => a.subscriber().status === 'ready')
+  await until(() => a.subscriber().status === 'ready', 10_000, 'the subscriber connected')
   t.equal(await clients(), before + 1, 'one more connection, made lazily')
   await storeWorks(t, a, b, 'std:')
   const during = await clients()
   await a.close()
   t.equal(a.up, false)
   t.throws(() => a.subscriber(), Error, 'no new subscriber after close')
-  await until('both connections of a closed', async () => await clients() === during - 2)
+  await until(async () => await clients() === during - 2, 10_000, 'both connections of a closed')
   t.pass('close() closed the client and the subscriber')
   await a.close() // twice is fine
 })
@@ -157,7 +150,7 @@ t.test('Sentinel: the master is found through the sentinel and carries the store
   const cfg = { sentinels: [{ host: '127.0.0.1', port: sentinel.port }], name: 'gwmaster' }
   const a = open(t, cfg)
   const b = open(t, cfg)
-  await until('connected through the sentinel', () => a.up && b.up)
+  await until(() => a.up && b.up, 10_000, 'connected through the sentinel')
   t.pass('connected')
   await storeWorks(t, a, b, 'sentinel:')
   const raw = new Redis(master.url)
@@ -170,11 +163,11 @@ t.test('Cluster: a one-node cluster carries the store (one key per script: no CR
   const raw = new Redis(node.url)
   t.teardown(() => raw.disconnect())
   await raw.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383')
-  await until('cluster_state:ok', async () => String(await raw.call('CLUSTER', 'INFO')).includes('cluster_state:ok'))
+  await until(async () => String(await raw.call('CLUSTER', 'INFO')).includes('cluster_state:ok'), 10_000, 'cluster_state:ok')
   const cfg = { cluster: [{ host: '127.0.0.1', port: node.port }] }
   const a = open(t, cfg)
   const b = open(t, cfg)
-  await until('cluster ready', () => a.up && b.up)
+  await until(() => a.up && b.up, 10_000, 'cluster ready')
   t.pass('connected')
   await storeWorks(t, a, b, 'cluster:')
   t.equal(await raw.exists('cluster:idem:{r:k}'), 1)

@@ -13,19 +13,12 @@ import { connectRedis, type RedisConnectionConfig, type RedisHandle, type RedisS
 import { RedisIdempotencyStore, StoreUnavailableError, type Outcome } from '../gateway/idempotency/index.js'
 import { ERRORS } from '../gateway/core/errors.js'
 import { startRedis } from './helpers/redis.js'
+import { until } from './helpers/load.js'
 import { storeContract, response, alive, within } from './helpers/store-contract.js'
 
 /** The contract's TTL cases: real time, so long enough that a busy 2-core box cannot blur 0.6 and 1.2 TTL. */
 const TTL = 1500
 const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
-
-async function until (what: string, cond: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for: ${what}`)
-    await sleep(10)
-  }
-}
 
 function config (url: string, over: Partial<RedisConnectionConfig> = {}): RedisConnectionConfig {
   return { url, sentinels: null, name: null, cluster: null, keyPrefix: 'gwtest:', password: null, commandTimeoutMs: 1000, connectTimeoutMs: 1000, maxBackoffMs: 200, ...over }
@@ -35,7 +28,7 @@ function config (url: string, over: Partial<RedisConnectionConfig> = {}): RedisC
 async function connected (t: Test, url: string, over: Partial<RedisConnectionConfig> = {}, onState?: (s: RedisState, d: string) => void): Promise<RedisHandle> {
   const handle = connectRedis(config(url, over), onState)
   t.teardown(async () => await handle.close())
-  await until('redis connected', () => handle.up)
+  await until(() => handle.up, 10_000, 'redis connected')
   return handle
 }
 
@@ -262,7 +255,7 @@ t.test('Redis killed: every operation rejects with StoreUnavailableError at once
   const pendingRejects = pending.then(() => 'resolved', (err: unknown) => err)
 
   await own.stop()
-  await until('the handle notices', () => !handleA.up, 5000)
+  await until(() => !handleA.up, 5000, 'the handle notices')
   const ops: Array<[string, () => Promise<unknown>]> = [
     ['begin', async () => await a.begin('k', 'fp')],
     ['complete', async () => await a.complete('before', response(200), stored)],
@@ -287,12 +280,12 @@ t.test('Redis killed: every operation rejects with StoreUnavailableError at once
   t.match(states.at(-1), ['down', String], 'onState heard the loss')
 
   await own.start()
-  await until('reconnected', () => handleA.up && handleB.up, 10_000)
+  await until(() => handleA.up && handleB.up, 10_000, 'reconnected')
   t.match(states.at(-1), ['up', String], 'onState heard the reconnect')
   const token = owner(await a.begin('after', 'fp'))
   t.same(await b.begin('after', 'fp'), { state: 'in-flight' }, 'both instances share state again')
   // The subscriber reconnects on its own schedule; give it a moment, then pub/sub must wake B fast (A polls every 5 s).
-  await until('subscribers reconnected', () => handleA.subscriber().status === 'ready' && handleB.subscriber().status === 'ready', 10_000)
+  await until(() => handleA.subscriber().status === 'ready' && handleB.subscriber().status === 'ready', 10_000, 'subscribers reconnected')
   await sleep(200)
   const waiter = a.wait('after', 20_000)
   t.equal(await within(waiter, 300), 'pending')
@@ -321,7 +314,7 @@ t.test('Redis hung (SIGSTOP): begin rejects after about commandTimeout, never ha
     t.ok(elapsed >= 250 && elapsed < 2000, `${name} gave up after ${elapsed.toFixed(0)} ms (commandTimeout 300 ms)`)
   }
   own.resume()
-  await until('answers again', () => handle.up, 10_000)
+  await until(() => handle.up, 10_000, 'answers again')
   const outcome: Outcome = { kind: 'unknown', code: 'GW_ERR_UPSTREAM_TIMEOUT', detail: 'after the pause' }
   await s.complete('warm', outcome)
   t.same(await s.begin('warm', 'fp'), { state: 'done', outcome }, 'the same store works once Redis answers again')

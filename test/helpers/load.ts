@@ -44,10 +44,10 @@ export async function paced (url: string, perSecond: number, ms: number): Promis
   return all.filter((a): a is Answer => a !== null)
 }
 
-export async function until (cond: () => boolean, ms = 10_000, what = 'condition'): Promise<void> {
+export async function until (cond: () => boolean | Promise<boolean>, ms = 10_000, what = 'condition'): Promise<void> {
   const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+  while (!await cond()) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
     await new Promise(resolve => setTimeout(resolve, 20))
   }
 }
