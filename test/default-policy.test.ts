@@ -147,6 +147,8 @@ t.test('walkthrough', { jobs: 2 }, async t => {
     const healAt = gw.events.lastSeq
     await until(() => first(gw, 'breaker.close', healAt, 'pay-primary') !== undefined, 20_000, 'breaker.close after healing')
     await until(() => gw.runtime.routes[0]?.upstreams[0]?.available === true, 5000, 'pay-primary available')
+    // The failure rate also shifted the route: wait for its ramp-back.
+    await until(() => gw.runtime.routes[0]?.view.backupShare === 0, 40_000, 'shift ramped back')
     const closedAt = traffic.answers.length
     await sleep(1000)
     t.ok(traffic.answers.slice(closedAt).filter(a => a.upstream === 'pay-primary' && a.status === 200).length >= RATE / 2, 'pay-primary answers again')

@@ -20,14 +20,20 @@ const CFG: ShiftConfig = {
   max: 0.95,
   minShare: 0.05,
   cooldownMs: 5000,
-  recover: { thresholdMs: 500, forMs: 3000, maxForMs: 60_000, step: 0.25, intervalMs: 1000, curve: 'linear' }
+  recover: { thresholdMs: 500, forMs: 3000, maxForMs: 60_000, step: 0.25, intervalMs: 1000, curve: 'linear' },
+  errors: null,
+  stall: null,
+  probe: null
 }
 
 const sig = (ms: number | null): Signal => ({ valueMs: ms, samples: ms === null ? 0 : 100 })
 const FAST = sig(200)
 
 /** Runs the controller every 50 ms from `from` to `to` with the given primary/backup latency. */
-function drive (c: ShiftController, from: number, to: number, primary: (now: number) => number | null, backup: (now: number) => number | null = () => 200, backupAvailable = true): EventDraft[] {
+/** Backups measured, neither slow nor known good (between the thresholds): the controller moves step by step. */
+const UNPROVEN_BACKUP = 700
+
+function drive (c: ShiftController, from: number, to: number, primary: (now: number) => number | null, backup: (now: number) => number | null = () => UNPROVEN_BACKUP, backupAvailable = true): EventDraft[] {
   const events: EventDraft[] = []
   for (let now = from; now <= to; now += 50) {
     events.push(...c.tick({ now, primary: sig(primary(now)), backup: sig(backup(now)), backupAvailable, primaryHealthy: true }))
@@ -181,7 +187,7 @@ t.test('unmeasured backups: one trial step, then wait threshold/q for evidence b
   const mid = drive(c, 650, 1350, () => 5000, () => 200)
   t.same(mid.filter(e => e.kind === 'shift.step'), [], 'waiting for evidence about the backups')
   const after = drive(c, 1400, 2500, () => 5000, () => 200)
-  t.same(after.filter(e => e.kind === 'shift.step').map(e => e.after), [0.5, 0.75, 0.95], 'measured fast: shifting resumes')
+  t.same(after.filter(e => e.kind === 'shift.step').map(e => e.after), [0.95], 'measured fast after the evidence time: straight to max')
 
   const slow = new ShiftController('pay', CFG)
   drive(slow, 0, 600, () => 5000, now => now <= 300 ? null : 250)
@@ -189,4 +195,82 @@ t.test('unmeasured backups: one trial step, then wait threshold/q for evidence b
   t.same(ev2.filter(e => e.kind === 'shift.step'), [], 'measured slow: no further step')
   t.equal(ev2.filter(e => e.kind === 'shift.hold').length, 1)
   t.equal(slow.share, 0.25)
+})
+
+const CFG2: ShiftConfig = {
+  ...CFG,
+  max: 1,
+  minShare: 0,
+  forMs: 250,
+  errors: { rate: 0.2, recoverRate: 0.1, minSamples: 20 },
+  stall: { factor: 2, minStuck: 5 },
+  probe: { path: '/', intervalMs: 500, timeoutMs: 5000 }
+}
+
+interface Tick { primary?: number | null, backup?: number | null, primaryErrors?: number | null, backupErrors?: number | null, stalled?: boolean }
+
+function drive2 (c: ShiftController, from: number, to: number, at: (now: number) => Tick): EventDraft[] {
+  const events: EventDraft[] = []
+  for (let now = from; now <= to; now += 50) {
+    const x = at(now)
+    events.push(...c.tick({
+      now,
+      primary: sig(x.primary === undefined ? 200 : x.primary),
+      backup: sig(x.backup === undefined ? 200 : x.backup),
+      primaryErrors: x.primaryErrors ?? 0,
+      backupErrors: x.backupErrors ?? 0,
+      stalled: x.stalled ?? false,
+      backupAvailable: true,
+      primaryHealthy: true
+    }))
+  }
+  return events
+}
+
+t.test('backups known good (fast, not failing): the first step goes straight to max', async t => {
+  const c = new ShiftController('pay', CFG2)
+  drive2(c, 0, 1000, () => ({}))
+  const ev = drive2(c, 1050, 2000, () => ({ primary: 5000 }))
+  const steps = ev.filter(e => e.kind === 'shift.step')
+  t.same(steps.map(e => [e.before, e.after]), [[0, 1]], 'one step, 0 → 100%')
+  t.match(steps[0]?.detail, /known good/)
+})
+
+t.test('a failure rate above errors.rate trips like latency; calm needs it below recoverRate', async t => {
+  const c = new ShiftController('pay', CFG2)
+  drive2(c, 0, 1000, () => ({ primaryErrors: 0.02 }))
+  t.equal(c.share, 0, '2% failures: nothing')
+  const ev = drive2(c, 1050, 1250, () => ({ primaryErrors: 0.3 }))
+  t.same(ev, [], 'within the dwell: nothing yet')
+  const trip = drive2(c, 1300, 1400, () => ({ primaryErrors: 0.3 }))
+  t.equal(c.share, 1)
+  t.match(trip.find(e => e.kind === 'shift.step')?.detail, /failure rate 30% > 20%/)
+  // fast again, but still 15 % failing: between the rates, no ramp-back however long
+  const mid = drive2(c, 1450, 30_000, () => ({ primaryErrors: 0.15 }))
+  t.same(mid.filter(e => e.kind === 'shift.ramp'), [], 'no ramp while failures sit between the rates')
+  const back = drive2(c, 30_050, 45_000, () => ({ primaryErrors: 0.01 }))
+  t.ok(back.some(e => e.kind === 'shift.restored'), 'restored once below recoverRate')
+})
+
+t.test('a stall trips with no latency evidence yet, and blocks the ramp-back while it lasts', async t => {
+  const c = new ShiftController('pay', CFG2)
+  drive2(c, 0, 1000, () => ({}))
+  // quantile still fast (young ages), but completions have stopped
+  drive2(c, 1050, 1400, () => ({ primary: 300, stalled: true }))
+  t.equal(c.share, 1, 'tripped on the stall alone')
+  const held = drive2(c, 1450, 20_000, () => ({ primary: 200, stalled: true }))
+  t.same(held.filter(e => e.kind === 'shift.ramp'), [], 'still stalled: never calm')
+  const noEvidence = new ShiftController('pay', CFG2)
+  drive2(noEvidence, 0, 1000, () => ({}))
+  drive2(noEvidence, 1050, 1400, () => ({ primary: null, primaryErrors: null, stalled: true }))
+  t.equal(noEvidence.share, 1, 'a stall is evidence even when the quantile has too few samples')
+})
+
+t.test('backups failing as much as the primaries: hold, no step onto them', async t => {
+  const c = new ShiftController('pay', CFG2)
+  drive2(c, 0, 1000, () => ({}))
+  const ev = drive2(c, 1050, 3000, () => ({ primaryErrors: 0.4, backupErrors: 0.4 }))
+  t.equal(c.share, 0)
+  t.equal(ev.filter(e => e.kind === 'shift.hold').length, 1)
+  t.match(ev.find(e => e.kind === 'shift.hold')?.detail, /failing too/)
 })

@@ -45,7 +45,7 @@ t.test('slow primary: shift seen from in-flight requests, steps to max, keeps th
 
   await until(() => gw.runtime.routes[0]?.view.backupShare === 0.9, 5000, 'max share')
   const steps = gw.events.since(0).filter(e => e.kind === 'shift.step')
-  t.same(steps.map(e => e.after), [0.3, 0.6, 0.9], 'steps of 30% up to max = 100% - minShare')
+  t.same(steps.map(e => e.after), [0.3, 0.9], 'a 30% trial onto the unmeasured backup, then (measured fast) straight to max = 100% - minShare')
   t.ok(steps.every((e, i) => i === 0 || (e.before as number) === steps[i - 1]?.after), 'each step starts where the last ended')
 
   // At max, the primaries keep exactly the probe share.

@@ -13,6 +13,7 @@ import { StatsRegistry } from '../health/stats-registry.js'
 import { buildRuntime, runtimeKeys, type Runtime, type RuntimeDeps } from '../proxy/runtime.js'
 import { HealthRegistry } from '../health/health-registry.js'
 import { Prober } from '../control/prober.js'
+import { LatencyProbes } from '../control/latency-probes.js'
 import { RouteViews } from '../views/route-view.js'
 import { EventLog } from '../events/log.js'
 import { ControlLoop } from '../control/loop.js'
@@ -72,6 +73,7 @@ export class Gateway {
   readonly #random: () => number
   readonly #health: HealthRegistry
   readonly #prober: Prober
+  readonly #latencyProbes: LatencyProbes
   readonly #control: ControlLoop
   readonly #shared: SharedState
   readonly #startedAt: number
@@ -99,11 +101,13 @@ export class Gateway {
     this.#delivery = new DeliveryRegistry(this.#clock, this.#shared.storeFactory)
     // Flips arrive from probes started later (control.apply), never during construction.
     this.#prober = new Prober({ clock: this.#clock, onFlip: flip => this.#control.onProbeFlip(flip) })
+    this.#latencyProbes = new LatencyProbes(this.#clock)
     this.#control = new ControlLoop({
       clock: this.#clock,
       emit: this.#events.add,
       health: this.#health,
       prober: this.#prober,
+      latencyProbes: this.#latencyProbes,
       tickMs: opts.controlTickMs,
       fleet: this.#shared.fleet ?? undefined,
       onError: err => this.#logger.error({ err }, 'control loop tick failed; traffic keeps its last shares')
@@ -261,6 +265,7 @@ export class Gateway {
     await this.#admin?.close()
     this.#control.stop()
     await this.#prober.close()
+    await this.#latencyProbes.close()
     this.#health.close()
     await this.#delivery.close()
     await this.#shared.close()

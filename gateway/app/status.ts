@@ -72,6 +72,7 @@ export function buildStatus (rt: Runtime, lastReload: ReloadRecord | null, start
             healthCheck: c.healthCheck === null ? null : probeState(u.config.key),
             inflight: v.inflight,
             oldestInflightMs: v.oldestInflightMs,
+            probes: c.shift?.probe == null ? null : v.probes,
             window: v.window,
             total: v.total
           }

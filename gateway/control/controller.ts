@@ -3,9 +3,12 @@
  * machine (no I/O, no timers, time passed in) so that tests and the future
  * policy simulator drive it with a virtual clock.
  *
- * Input each tick: the primaries' latency quantile (in-flight requests
- * counted at their current age) and the backups' own quantile. Output: the
- * share of the route's traffic to send to the backups, plus events.
+ * Input each tick, for the primaries and for the backups: the latency
+ * quantile (in-flight requests counted at their current age), the failure
+ * share, and for the primaries whether they have stalled (completions
+ * stopped while requests pile up). Any of the three trips; all three must
+ * be calm to ramp back. Output: the share of the route's traffic to send to
+ * the backups, plus events.
  *
  *   idle ──breach for `for`──▶ shifting (step every `interval` up to max)
  *     ▲                              │ calm (< recover.threshold) for the
@@ -17,7 +20,9 @@
  * shifting from the current share; each trip that follows a ramp-back doubles
  * the recovery dwell (up to recover.maxFor; forgotten after maxFor fully
  * restored); no step onto backups whose own signal breaches the threshold or
- * that are unavailable (hold); in shadow mode the same decisions are made and
+ * that are unavailable (hold); the first step goes straight to max when the
+ * backups are known good (fast and not failing, by probes or traffic),
+ * else it is a trial step whose outcome is awaited; in shadow mode the same decisions are made and
  * reported with enforced: false, and the caller applies nothing.
  */
 import type { ShiftConfig } from '../policy/snapshot.js'
@@ -33,6 +38,11 @@ export interface ShiftInput {
   readonly now: number
   readonly primary: Signal
   readonly backup: Signal
+  /** Failed share of the primaries' / backups' finished attempts; null (or absent) without enough of them. */
+  readonly primaryErrors?: number | null
+  readonly backupErrors?: number | null
+  /** The primaries' completions have stopped while attempts pile up (loop.ts). */
+  readonly stalled?: boolean
   /** Some backup can take traffic (available, not ejected, breaker not open). */
   readonly backupAvailable: boolean
   /** Active health checks say the primaries are up (true when none are configured). */
@@ -49,6 +59,10 @@ export interface ShiftView {
   readonly requiredCalmMs: number
   readonly lastSignalMs: number | null
   readonly lastBackupSignalMs: number | null
+  /** The primaries' failure share at the last tick (null: too few attempts). */
+  readonly lastErrorRate: number | null
+  /** Whether the primaries looked stalled at the last tick. */
+  readonly stalled: boolean
 }
 
 const EPS = 1e-9
@@ -71,6 +85,10 @@ export class ShiftController {
   #evidenceAt = -Infinity
   #lastSignal: number | null = null
   #lastBackup: number | null = null
+  #lastErrors: number | null = null
+  #lastStalled = false
+  /** What tripped, for the step events. */
+  #reason = ''
 
   constructor (route: string, cfg: ShiftConfig) {
     this.#route = route
@@ -93,7 +111,9 @@ export class ShiftController {
       trips: this.#trips,
       requiredCalmMs: this.#requiredCalm(),
       lastSignalMs: this.#lastSignal,
-      lastBackupSignalMs: this.#lastBackup
+      lastBackupSignalMs: this.#lastBackup,
+      lastErrorRate: this.#lastErrors === null ? null : round(this.#lastErrors),
+      stalled: this.#lastStalled
     }
   }
 
@@ -103,12 +123,20 @@ export class ShiftController {
     this.#lastSignal = primary.valueMs
     this.#lastBackup = input.backup.valueMs
     const events: EventDraft[] = []
+    const errors = input.primaryErrors ?? null
+    const errorBreach = c.errors !== null && errors !== null && errors > c.errors.rate
+    const stalled = input.stalled === true
+    this.#lastErrors = errors
+    this.#lastStalled = stalled
     // Too few samples is no evidence either way: keep every dwell running.
     // (At a small probe share the window hovers around minSamples; resetting
     // the calm dwell on each gap would keep a healed route from ramping back.)
-    if (primary.valueMs === null) return events
-    const breach = primary.valueMs > c.thresholdMs
-    const calm = primary.valueMs < c.recover.thresholdMs && input.primaryHealthy
+    if (primary.valueMs === null && !errorBreach && !stalled) return events
+    const slow = primary.valueMs !== null && primary.valueMs > c.thresholdMs
+    const breach = slow || errorBreach || stalled
+    const calm = primary.valueMs !== null && primary.valueMs < c.recover.thresholdMs && input.primaryHealthy && !stalled &&
+      (c.errors === null || errors === null || errors < c.errors.recoverRate)
+    this.#reason = slow ? `${c.quantile} ${fmt(primary.valueMs)}ms > ${c.thresholdMs}ms` : stalled ? 'primaries stalled (requests piling up, none coming back)' : `failure rate ${pct(errors ?? 0)} > ${pct(c.errors?.rate ?? 0)}`
 
     if (this.#restoredAt !== null && this.#share === 0 && now - this.#restoredAt >= c.recover.maxForMs) {
       this.#trips = 0 // long enough fully restored: forget earlier trips
@@ -156,11 +184,15 @@ export class ShiftController {
       return
     }
     const backupSlow = backup.valueMs !== null && backup.valueMs > c.thresholdMs
-    if (!input.backupAvailable || backupSlow) {
+    const backupErrors = input.backupErrors ?? null
+    const backupFailing = c.errors !== null && backupErrors !== null && backupErrors > c.errors.rate
+    if (!input.backupAvailable || backupSlow || backupFailing) {
       if (!this.#holding) {
         this.#holding = true
-        events.push(this.#event('shift.hold', this.#share, this.#share, backupSlow ? backup.valueMs ?? undefined : undefined,
-          backupSlow ? `backups are slow too (${this.#cfg.quantile} ${fmt(backup.valueMs)}ms > ${c.thresholdMs}ms): not shifting onto them` : 'no backup is available: not shifting'))
+        const why = backupSlow
+          ? `backups are slow too (${this.#cfg.quantile} ${fmt(backup.valueMs)}ms > ${c.thresholdMs}ms): not shifting onto them`
+          : backupFailing ? `backups are failing too (${pct(backupErrors ?? 0)} > ${pct(c.errors?.rate ?? 0)}): not shifting onto them` : 'no backup is available: not shifting'
+        events.push(this.#event('shift.hold', this.#share, this.#share, backupSlow ? backup.valueMs ?? undefined : undefined, why))
       }
       this.#phase = 'holding'
       return
@@ -174,8 +206,17 @@ export class ShiftController {
     // T after T/q (p95: 1.05 T, p50: 2 T). Until then, and until they have
     // a signal at all, no further step. (Shadow mode sends the backups
     // nothing, so no evidence can come: it reports as if they were fine.)
-    if (c.enforce && this.#evidenceAt !== -Infinity && (now < this.#evidenceAt || backup.valueMs === null)) return
-    if (c.enforce && backup.valueMs === null) this.#evidenceAt = now + c.thresholdMs / QUANTILE_FRACTION[c.quantile]
+    // Backups known good (fast and not failing, by their probes or traffic)
+    // need no trial: the first step goes all the way to max.
+    // (Not while a trial step's requests are younger than the evidence time:
+    // young ages cannot show slowness yet.)
+    const knownGood = (this.#evidenceAt === -Infinity || now >= this.#evidenceAt) && backup.valueMs !== null && backup.valueMs < c.recover.thresholdMs &&
+      (c.errors === null || backupErrors === null || backupErrors < c.errors.recoverRate)
+    if (c.enforce && !knownGood && this.#evidenceAt !== -Infinity && (now < this.#evidenceAt || backup.valueMs === null)) return
+    // A first step that is a trial (backups unmeasured, or not known good)
+    // waits for evidence: the real requests it sends are young, and young
+    // ages look fast whatever the backups' speed.
+    if (c.enforce && (backup.valueMs === null || (firstOfEpisode && !knownGood))) this.#evidenceAt = now + c.thresholdMs / QUANTILE_FRACTION[c.quantile]
     if (firstOfEpisode) {
       // Every trip until the count is forgotten (maxFor fully restored)
       // lengthens the next recovery dwell: a route that flaps waits longer.
@@ -184,12 +225,12 @@ export class ShiftController {
       this.#restoredAt = null
     }
     const before = this.#share
-    this.#share = round(Math.min(c.max, before + c.step))
+    this.#share = round(knownGood ? c.max : Math.min(c.max, before + c.step))
     this.#lastMoveAt = now
     this.#phase = 'shifting'
     this.#rampSteps = 0
     events.push(this.#event('shift.step', before, this.#share, primary.valueMs ?? undefined,
-      `${c.quantile} ${fmt(primary.valueMs)}ms > ${c.thresholdMs}ms${firstOfEpisode ? ` for ${c.forMs}ms: trip #${this.#trips}` : ''}; moving ${pct(this.#share)} to backups`))
+      `${this.#reason}${firstOfEpisode ? ` for ${c.forMs}ms: trip #${this.#trips}` : ''}; moving ${pct(this.#share)} to backups${knownGood ? ' (backups known good)' : ''}`))
   }
 
   #rampDown (now: number, primary: Signal, events: EventDraft[]): void {

@@ -13,7 +13,9 @@ import type { EventSink } from '../events/log.js'
 import type { ControlTarget, ControlUpstream } from '../views/ports.js'
 import type { HealthRegistry } from '../health/health-registry.js'
 import type { Prober, ProbeFlip } from './prober.js'
-import { newSignalHistogram, addInflightAges, quantileMs } from '../health/signal-window.js'
+import { newSignalHistogram, addInflightAges, quantileMs, type Tally } from '../health/signal-window.js'
+import type { ShiftConfig } from '../policy/snapshot.js'
+import type { LatencyProbes } from './latency-probes.js'
 import { ShiftController, type Signal, type ShiftView } from './controller.js'
 import { evaluateOutliers } from './outlier.js'
 
@@ -28,6 +30,21 @@ export interface ControlDeps {
   readonly tickMs?: number
   /** The fleet's say in each route's share (fleet/share-sync.ts); absent = this process decides alone. */
   readonly fleet?: ShareMerge
+  /** The shift's synthetic probes; absent = none are sent. */
+  readonly latencyProbes?: LatencyProbes
+}
+
+/** Probe samples a probe-based signal needs (probes come every `probe.interval`, so a window holds few). */
+const PROBE_MIN_SAMPLES = 3
+/** Stuck attempts per attempt finished within the stuck age that make a stall (see #stalled). */
+const STALL_RATIO = 3
+/** Weight of one tick's healthy p99 in the primaries' baseline (about a second to follow a change at 50 ms ticks). */
+const BASELINE_ALPHA = 0.1
+
+/** One level's signals, for the controller. */
+interface LevelSignals {
+  readonly latency: Signal
+  readonly errors: number | null
 }
 
 /** Publishes this process's decisions and merges them with its peers'. */
@@ -47,6 +64,9 @@ export class ControlLoop {
   readonly #deps: ControlDeps
   readonly #controllers = new Map<string, ShiftController>()
   readonly #scratch = newSignalHistogram()
+  readonly #tally: Tally = { done: 0, failed: 0 }
+  /** Per route: the primaries' healthy p99 of finished attempts (ms), the yardstick of the stall signal. */
+  readonly #baselines = new Map<string, number>()
   #runtime: ControlTarget | null = null
   #ticks = 0
   #timer: NodeJS.Timeout | null = null
@@ -72,11 +92,13 @@ export class ControlLoop {
       route.view.backupShare = cfg.enforce ? ctrl.share : 0
     }
     for (const name of this.#controllers.keys()) if (!names.has(name)) this.#controllers.delete(name)
+    for (const name of this.#baselines.keys()) if (!names.has(name)) this.#baselines.delete(name)
     for (const route of rt.routes) {
       if (route.config.outlier !== null) continue
       for (const u of route.upstreams) u.health.ejectedUntil = 0
     }
     this.#syncProbes(rt)
+    this.#deps.latencyProbes?.sync(rt)
     this.#runtime = rt
   }
 
@@ -107,13 +129,21 @@ export class ControlLoop {
       const cfg = route.config.shift
       const ctrl = cfg === null ? undefined : this.#controllers.get(route.config.name)
       if (cfg === null || ctrl === undefined) continue
-      const primary = this.#signal(route.levels[0] ?? [], now, cfg.quantile, cfg.minSamples)
+      const primaries = route.levels[0] ?? []
+      const name = route.config.name
+      const stalled = this.#stalled(primaries, now, cfg, this.#baselines.get(name))
+      const p = this.#level(primaries, now, cfg, name, ctrl.view().phase === 'idle')
+      const b = this.#level(route.backups, now, cfg, null, false)
+      const primary = p.latency
       const events = ctrl.tick({
         now,
         primary,
-        backup: this.#signal(route.backups, now, cfg.quantile, cfg.minSamples),
+        backup: b.latency,
+        primaryErrors: p.errors,
+        backupErrors: b.errors,
+        stalled,
         backupAvailable: route.backups.some(u => u.weight > 0 && u.available),
-        primaryHealthy: !(route.levels[0] ?? []).some(u => u.health.probeDown)
+        primaryHealthy: !primaries.some(u => u.health.probeDown)
       })
       for (const e of events) this.#deps.emit(e)
       const fleet = this.#deps.fleet
@@ -139,15 +169,75 @@ export class ControlLoop {
     this.#timer = null
   }
 
-  /** Quantile over a level: its finished samples in the signal window plus the ages of what is still in flight. */
-  #signal (level: readonly ControlUpstream[], now: number, q: 'p50' | 'p90' | 'p95' | 'p99', minSamples: number): Signal {
+  /**
+   * A level's latency quantile and failure share. Real traffic first: its
+   * finished samples in the signal window plus the ages of what is still in
+   * flight. Where real traffic holds too few (backups before an incident, a
+   * primary the shift has emptied), the synthetic probes' own window and
+   * in-flight probes stand in. `baselineOf` names the route whose healthy
+   * p99 to follow (primaries only, and only while `healthy`).
+   */
+  #level (level: readonly ControlUpstream[], now: number, cfg: ShiftConfig, baselineOf: string | null, healthy: boolean): LevelSignals {
     const h = this.#scratch
     h.reset()
-    for (const u of level) {
-      u.stats.signal?.mergeInto(h, now)
-      addInflightAges(h, u.stats.inflight, now)
+    for (const u of level) u.stats.signal?.mergeInto(h, now)
+    if (baselineOf !== null && healthy && h.totalCount >= cfg.minSamples) {
+      const p99 = h.getValueAtPercentile(99) / 1000
+      if (p99 < cfg.recover.thresholdMs) {
+        const before = this.#baselines.get(baselineOf)
+        this.#baselines.set(baselineOf, before === undefined ? p99 : before + BASELINE_ALPHA * (p99 - before))
+      }
     }
-    return quantileMs(h, q, minSamples)
+    for (const u of level) addInflightAges(h, u.stats.inflight, now)
+    let latency = quantileMs(h, cfg.quantile, cfg.minSamples)
+    const t = this.#tally
+    t.done = 0
+    t.failed = 0
+    const minErrors = cfg.errors?.minSamples ?? Infinity
+    for (const u of level) u.stats.signal?.failures(now, minErrors, t)
+    let errors = cfg.errors !== null && t.done >= minErrors ? t.failed / t.done : null
+    if (latency.valueMs !== null && errors !== null) return { latency, errors }
+    h.reset()
+    t.done = 0
+    t.failed = 0
+    for (const u of level) {
+      u.stats.probe?.mergeInto(h, now)
+      addInflightAges(h, u.stats.probeInflight, now)
+      u.stats.probe?.failures(now, Infinity, t)
+    }
+    if (latency.valueMs === null) {
+      const probed = quantileMs(h, cfg.quantile, PROBE_MIN_SAMPLES)
+      if (probed.valueMs !== null) latency = probed
+    }
+    if (errors === null && cfg.errors !== null && t.done >= PROBE_MIN_SAMPLES) errors = t.failed / t.done
+    return { latency, errors }
+  }
+
+  /**
+   * The stall signal: completions from the primaries have nearly stopped
+   * while attempts pile up. An attempt is stuck once older than the stuck
+   * age: factor × the primaries' healthy p99, kept within [threshold / 4,
+   * threshold / 2]. Stalled when at least minStuck are stuck and they are
+   * STALL_RATIO times as many as the attempts that finished within that
+   * age. Traffic that still flows at latency L has (L − age) / age stuck per
+   * finished, so it reaches the ratio only at L ≥ 4 × age ≥ threshold, where
+   * the quantile breaches anyway: the stall signal only sees such a breach
+   * sooner, and a blip shorter than the stuck age has nothing stuck at all.
+   */
+  #stalled (level: readonly ControlUpstream[], now: number, cfg: ShiftConfig, baselineMs: number | undefined): boolean {
+    const st = cfg.stall
+    if (st === null) return false
+    const lo = cfg.thresholdMs / 4
+    const hi = cfg.thresholdMs / 2
+    const age = baselineMs === undefined ? hi : Math.min(hi, Math.max(lo, st.factor * baselineMs))
+    let stuck = 0
+    let finished = 0
+    for (const u of level) {
+      // Oldest first: stop at the first one younger than the stuck age.
+      for (let a = u.stats.inflight.first; a !== null && now - a.startedAt > age; a = a.listNext as typeof a) stuck++
+      finished += u.stats.signal?.finishedWithin(now, age) ?? 0
+    }
+    return stuck >= st.minStuck && stuck >= STALL_RATIO * finished
   }
 
   /** The primaries' observed latency quantile over the stats window (ms), 0 when unknown. */

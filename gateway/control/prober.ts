@@ -82,7 +82,25 @@ export interface ProberOptions {
    * @default Math.random
    */
   jitter?: () => number
+  /**
+   * Told when each probe starts and ends (latency probes feed the shift's
+   * signal with them). `end` gets the probe's time to its answer (null when
+   * there was none to time: refused, reset) and whether it failed (an
+   * answer outside the expected statuses, a timeout, a reset; not a connect
+   * failure, which reached no upstream).
+   */
+  observe?: ProbeObserver
+  /** @default gateway-health-check */
+  userAgent?: string
 }
+
+export interface ProbeObserver {
+  begin (key: string, startedAt: number): unknown
+  end (token: unknown, latencyMs: number | null, failed: boolean): void
+}
+
+/** describeError results for probes that never reached an upstream. */
+const CONNECT_FAILURES = new Set(['connect refused', 'connect timeout', 'dns lookup failed', 'host unreachable'])
 
 const DEFAULT_EXPECT: readonly [number, number] = [200, 399]
 const USER_AGENT = 'gateway-health-check'
@@ -116,6 +134,8 @@ export class Prober {
   readonly #dispatcherFor: (origin: string) => Dispatcher
   readonly #jitter: () => number
   readonly #agent: Agent | null
+  readonly #observe: ProbeObserver | undefined
+  readonly #userAgent: string
   readonly #entries = new Map<string, Entry>()
   #closed = false
 
@@ -123,6 +143,8 @@ export class Prober {
     this.#clock = opts.clock
     this.#onFlip = opts.onFlip
     this.#jitter = opts.jitter ?? Math.random
+    this.#observe = opts.observe
+    this.#userAgent = opts.userAgent ?? USER_AGENT
     if (opts.dispatcherFor === undefined) {
       // Own pool, so probes never queue behind (or count against) proxied traffic.
       const agent = new Agent()
@@ -220,15 +242,20 @@ export class Prober {
     const timeout = new ProbeTimeout(`timeout after ${config.timeoutMs}ms`)
     const timer = setTimeout(abortWith, config.timeoutMs, abort, timeout)
     timer.unref()
+    const startedAt = this.#clock.now()
+    const token = this.#observe?.begin(target.key, startedAt)
     let ok = false
+    let answeredAt: number | null = null
+    let refused = false
     let result: string
     try {
       const res = await request(target.origin + config.path, {
         dispatcher: this.#dispatcherFor(target.origin),
         method: 'GET',
-        headers: { host: target.hostHeader, 'user-agent': USER_AGENT },
+        headers: { host: target.hostHeader, 'user-agent': this.#userAgent },
         signal: abort.signal
       })
+      answeredAt = this.#clock.now()
       // Read (and drop) the body so the keep-alive socket can be reused; the
       // signal still bounds it, so a trickling body is a timeout too.
       await res.body.dump({ limit: BODY_LIMIT, signal: abort.signal })
@@ -236,11 +263,20 @@ export class Prober {
       ok = res.statusCode >= min && res.statusCode <= max
       result = `status ${res.statusCode}`
     } catch (err) {
-      result = abort.signal.reason === timeout ? timeout.message : describeError(err)
+      if (abort.signal.reason === timeout) {
+        result = timeout.message
+        answeredAt ??= this.#clock.now()
+      } else {
+        result = describeError(err)
+        refused = CONNECT_FAILURES.has(result)
+      }
     } finally {
       clearTimeout(timer)
       entry.abort = null
     }
+    // A probe cut short by a stop says nothing about the upstream.
+    // So is a probe that could not connect (nothing was sent; see ProbeObserver).
+    if (token !== undefined) this.#observe?.end(token, entry.stopped || answeredAt === null ? null : answeredAt - startedAt, !entry.stopped && !refused && !ok)
     // Removed, replaced or closed meanwhile: its verdict belongs to no one.
     if (entry.stopped) return
     this.#record(entry, ok, result)

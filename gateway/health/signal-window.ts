@@ -1,9 +1,11 @@
 /**
- * The latency signal the shift controller reads: a short sliding window of
- * HDR histograms (10 slots, rotated lazily from the injected clock, so no
- * timer and exact behaviour under a virtual clock), merged with the current
- * ages of requests still waiting for headers. A 200 ms → 5 s jump thus shows
- * up about one threshold after it starts, not five seconds later.
+ * The signals the shift controller reads: a short sliding window of HDR
+ * histograms (10 slots, rotated lazily from the injected clock, so no timer
+ * and exact behaviour under a virtual clock), merged with the current ages
+ * of requests still waiting for headers. A 200 ms → 5 s jump thus shows up
+ * about one threshold after it starts, not five seconds later. Each slot
+ * also counts finished attempts and failed ones, for the error-rate signal
+ * and for "have completions stopped arriving" (the stall signal).
  */
 import * as hdr from 'hdr-histogram-js'
 import type { InflightAttempt } from './outcome.js'
@@ -28,6 +30,9 @@ export class SignalWindow {
   readonly windowMs: number
   readonly #width: number
   readonly #slots = Array.from({ length: SLOTS }, newSignalHistogram)
+  /** Finished attempts and failed ones per slot (a failure may have no latency sample). */
+  readonly #done = new Float64Array(SLOTS)
+  readonly #failed = new Float64Array(SLOTS)
   /** Index (time / width) of the newest slot. */
   #head = -Infinity
 
@@ -36,9 +41,43 @@ export class SignalWindow {
     this.#width = windowMs / SLOTS
   }
 
-  record (now: number, latencyMs: number): void {
+  /** A finished attempt: its latency (null when it has none to give, e.g. connect refused) and whether it failed. */
+  record (now: number, latencyMs: number | null, failed = false): void {
     this.#advance(now)
-    ;(this.#slots[slot(this.#head)] as hdr.Histogram).recordValue(toUs(latencyMs))
+    const i = slot(this.#head)
+    if (latencyMs !== null) (this.#slots[i] as hdr.Histogram).recordValue(toUs(latencyMs))
+    this.#done[i] = (this.#done[i] as number) + 1
+    if (failed) this.#failed[i] = (this.#failed[i] as number) + 1
+  }
+
+  /**
+   * Failures over the newest slots that hold at least `minDone` finished
+   * attempts (the whole window when it holds fewer): at high traffic the
+   * rate reacts within one slot, at low traffic it uses what there is.
+   */
+  failures (now: number, minDone: number, into: Tally): void {
+    this.#advance(now)
+    for (let k = 0; k < SLOTS && into.done < minDone; k++) {
+      const i = slot(this.#head - k)
+      into.done += this.#done[i] as number
+      into.failed += this.#failed[i] as number
+    }
+  }
+
+  /**
+   * Attempts finished within the last `spanMs`: the current slot, then
+   * older slots, the last one pro rata (finishing is taken as even within a
+   * slot).
+   */
+  finishedWithin (now: number, spanMs: number): number {
+    this.#advance(now)
+    let done = this.#done[slot(this.#head)] as number
+    let rest = spanMs - (now - this.#head * this.#width)
+    for (let k = 1; k < SLOTS && rest > 0; k++) {
+      done += (this.#done[slot(this.#head - k)] as number) * Math.min(1, rest / this.#width)
+      rest -= this.#width
+    }
+    return done
   }
 
   /** Adds this window's samples to `into`. */
@@ -51,10 +90,18 @@ export class SignalWindow {
     const index = Math.floor(now / this.#width)
     if (index <= this.#head) return
     const stale = Math.min(SLOTS, index - this.#head)
-    for (let i = 1; i <= stale; i++) (this.#slots[slot(index - stale + i)] as hdr.Histogram).reset()
+    for (let i = 1; i <= stale; i++) {
+      const j = slot(index - stale + i)
+      ;(this.#slots[j] as hdr.Histogram).reset()
+      this.#done[j] = 0
+      this.#failed[j] = 0
+    }
     this.#head = index
   }
 }
+
+/** Finished and failed attempts, summed by {@link SignalWindow.failures}. */
+export interface Tally { done: number, failed: number }
 
 /** Adds the current age of each in-flight attempt to `into`. */
 export function addInflightAges (into: hdr.Histogram, inflight: Iterable<Pick<InflightAttempt, 'startedAt'>>, now: number): void {

@@ -7,13 +7,25 @@
 import type { Clock } from '../core/clock.js'
 import { SlidingWindow, type WindowView } from './sliding-window.js'
 import { SignalWindow } from './signal-window.js'
-import { OUTCOMES, type InflightAttempt } from './outcome.js'
+import { OUTCOMES, OUTCOME_INDEX, type InflightAttempt } from './outcome.js'
 import { LinkedList } from '../core/linked-list.js'
+
+/**
+ * Outcomes the shift's error signal counts: the upstream took the request
+ * and answered badly or not at all. Connect failures are left out on
+ * purpose (docs/self-healing.md): nothing was sent, a retry is safe, and a
+ * dead upstream is the breaker's, the health check's and the retry's job,
+ * which bring it back as soon as it answers again.
+ */
+const SIGNAL_FAILURE: readonly boolean[] = OUTCOMES.map((_, i) =>
+  i === OUTCOME_INDEX['5xx'] || i === OUTCOME_INDEX.timeout || i === OUTCOME_INDEX.reset || i === OUTCOME_INDEX.protocol)
 
 export interface UpstreamStatsView {
   readonly route: string
   readonly upstream: string
   readonly inflight: number
+  /** Synthetic probes of the shift (not in `window` or `total`): sent so far, and waiting now. */
+  readonly probes: { readonly sent: number, readonly inflight: number }
   /** Age (ms) of the oldest attempt still waiting for headers; 0 when none. */
   readonly oldestInflightMs: number
   readonly window: WindowView & { readonly seconds: number }
@@ -31,6 +43,15 @@ export class UpstreamStats {
   #windowMs: number
   /** The shift controller's short window; null when the route has no shift block. */
   signal: SignalWindow | null = null
+  /**
+   * The same window, fed by the shift's synthetic probes only (control/
+   * latency probes), and the probes still waiting for an answer: kept apart
+   * from real traffic so /status can tell them apart and the controller
+   * uses them only where real traffic gives too little evidence.
+   */
+  probe: SignalWindow | null = null
+  readonly probeInflight = new LinkedList<InflightAttempt>()
+  #probes = 0
 
   constructor (route: string, upstream: string, clock: Clock, windowMs: number, resolutionMs: number) {
     this.route = route
@@ -60,13 +81,31 @@ export class UpstreamStats {
     const now = this.#clock.now()
     const latency = now - attempt.startedAt
     this.#window.record(outcomeIndex, latency)
-    this.signal?.record(now, latency)
+    this.signal?.record(now, latency, SIGNAL_FAILURE[outcomeIndex] === true)
   }
 
-  /** Give this upstream a signal window of `windowMs` (null removes it); kept when unchanged. */
+  /** A synthetic probe was sent (control/latency-probes.ts). */
+  probeBegin (probe: InflightAttempt): void {
+    this.probeInflight.add(probe)
+  }
+
+  /** The probe ended: `latencyMs` null when it got no answer to time (connect refused). */
+  probeEnd (probe: InflightAttempt, latencyMs: number | null, failed: boolean): void {
+    this.probeInflight.delete(probe)
+    this.#probes++
+    // Neither timed nor failed (could not connect, or stopped): no evidence.
+    if (latencyMs !== null || failed) this.probe?.record(this.#clock.now(), latencyMs, failed)
+  }
+
+  /** Give this upstream a signal window of `windowMs` (null removes it), and its probe twin; kept when unchanged. */
   useSignal (windowMs: number | null): void {
-    if (windowMs === null) this.signal = null
-    else if (this.signal?.windowMs !== windowMs) this.signal = new SignalWindow(windowMs)
+    if (windowMs === null) {
+      this.signal = null
+      this.probe = null
+    } else if (this.signal?.windowMs !== windowMs) {
+      this.signal = new SignalWindow(windowMs)
+      this.probe = new SignalWindow(windowMs)
+    }
   }
 
   rotate (): void {
@@ -91,6 +130,7 @@ export class UpstreamStats {
       route: this.route,
       upstream: this.upstream,
       inflight: this.inflight.size,
+      probes: { sent: this.#probes + this.probeInflight.size, inflight: this.probeInflight.size },
       oldestInflightMs: Math.round(now - oldest),
       window: { ...this.#window.view(), seconds: this.#windowMs / 1000 },
       total

@@ -46,7 +46,8 @@ export function compileResilience (r: RouteDoc, index: number, source: PolicySou
   if (r.shift !== undefined) {
     const s = r.shift
     const thresholdMs = duration(s.threshold, at('shift', 'threshold'), 1000)
-    const minShare = pct(s.minShare, 0.05)
+    const probeDoc = s.probe === false ? null : (s.probe ?? {})
+    const minShare = pct(s.minShare, probeDoc === null ? 0.05 : 0)
     const max = pct(s.max, 1 - minShare)
     const rec = s.recover ?? {}
     const forMs = duration(rec.for, at('shift', 'recover', 'for'), 3000)
@@ -56,7 +57,7 @@ export function compileResilience (r: RouteDoc, index: number, source: PolicySou
       windowMs: duration(s.signal?.window, at('shift', 'signal', 'window'), 2000),
       minSamples: s.signal?.minSamples ?? 10,
       thresholdMs,
-      forMs: duration(s.for, at('shift', 'for'), 500),
+      forMs: duration(s.for, at('shift', 'for'), 100),
       step: pct(s.step, 0.25),
       intervalMs: duration(s.interval, at('shift', 'interval'), 250),
       max,
@@ -69,7 +70,21 @@ export function compileResilience (r: RouteDoc, index: number, source: PolicySou
         step: pct(rec.step, 0.2),
         intervalMs: duration(rec.interval, at('shift', 'recover', 'interval'), 1000),
         curve: rec.curve ?? 'linear'
-      }
+      },
+      errors: s.errors === false ? null : errorsConfig(s.errors ?? {}),
+      stall: s.stall === false
+        ? null
+        : { factor: s.stall?.factor ?? 2, minStuck: s.stall?.minStuck ?? 5 },
+      probe: probeDoc === null
+        ? null
+        : {
+            path: probeDoc.path ?? r.healthCheck?.path ?? '/',
+            intervalMs: duration(probeDoc.interval, at('shift', 'probe', 'interval'), 500),
+            timeoutMs: duration(probeDoc.timeout, at('shift', 'probe', 'timeout'), 5000)
+          }
+    }
+    if (shift.errors !== null && shift.errors.recoverRate >= shift.errors.rate) {
+      issues.push(source.issue(at('shift', 'errors', 'recoverRate'), 'errors.recoverRate must be below errors.rate, or the route would flap; lower it'))
     }
     if (shift.recover.thresholdMs >= thresholdMs) {
       issues.push(source.issue(at('shift', 'recover', 'threshold'), `recover.threshold (${shift.recover.thresholdMs}ms) must be below threshold (${thresholdMs}ms), or the route would flap; lower it`))
@@ -108,4 +123,9 @@ export function compileResilience (r: RouteDoc, index: number, source: PolicySou
     }
   }
   return { breaker, failover, shift, outlier, healthCheck }
+}
+
+function errorsConfig (e: { rate?: string, recoverRate?: string, minSamples?: number }): NonNullable<ShiftConfig['errors']> {
+  const rate = pct(e.rate, 0.2)
+  return { rate, recoverRate: pct(e.recoverRate, rate / 2), minSamples: e.minSamples ?? 20 }
 }

@@ -27,7 +27,7 @@ export const RetrySchema = strict({
     ratio: Type.Optional(Percent('Retries (and hedges) may be at most this share of the route\'s requests over the window…', '20%')),
     minPerSecond: Type.Optional(Count('…but at least this many per second, so a quiet route can still retry. @default 3', 0, 10000)),
     window: Type.Optional(Duration('Window over which requests and retries are counted.', '10s'))
-  }, { description: 'Retry budget: retries cannot multiply load during an outage.' }))
+  }, { description: 'Retry budget: retries cannot multiply load during an outage. Retries after a connect failure are outside it: nothing reached an upstream, so they add no load there.' }))
 }, { description: 'Retries, always to another upstream where there is one.' })
 
 export const IdempotencySchema = strict({

@@ -44,11 +44,11 @@ export const ShiftSchema = strict({
     minSamples: Type.Optional(Count('Samples (finished + in flight) the window needs before the controller acts. @default 10', 1, 100000))
   }, { description: 'What is measured.' })),
   threshold: Duration('Trip when the signal stays above this for `for`.'),
-  for: Type.Optional(Duration('Dwell: how long the signal must stay above threshold before the first step.', '500ms')),
-  step: Type.Optional(Percent('Share of the route\'s traffic moved to the backups per step.', '25%')),
+  for: Type.Optional(Duration('Dwell: how long a signal (latency, errors or stall) must stay in breach before the first step. Short, because each signal has its own rail against blips: the quantile needs 5 % of a 2 s window over the threshold, the failure rate 20 attempts, the stall more stuck attempts than a flowing channel can have.', '100ms')),
+  step: Type.Optional(Percent('Share of the route\'s traffic moved to the backups per step. The first step of an episode goes straight to max when the backups are known good (their probes or traffic are fast and not failing); onto unmeasured backups it is a trial of this size.', '25%')),
   interval: Type.Optional(Duration('Time between steps while the breach lasts.', '250ms')),
   max: Type.Optional(Percent('Most of the route\'s traffic that may be moved. @default 100% minus minShare', undefined)),
-  minShare: Type.Optional(Percent('Share the primaries always keep, so their recovery is observed (probe share).', '5%')),
+  minShare: Type.Optional(Percent('Share of real traffic the primaries always keep. With probes on, recovery is watched by the probes and no customer needs to wait on a slow primary; without probes, real requests are the only way to see recovery. @default 0% with probes, 5% without', undefined)),
   cooldown: Type.Optional(Duration('After a trip, no ramp-back starts before this has passed.', '10s')),
   recover: Type.Optional(strict({
     threshold: Type.Optional(Duration('Recovered when the signal stays below this (lower than threshold: hysteresis). @default half of threshold')),
@@ -57,7 +57,21 @@ export const ShiftSchema = strict({
     step: Type.Optional(Percent('Share moved back to the primaries per ramp step (linear curve), or the first step (exponential curve, doubling).', '20%')),
     interval: Type.Optional(Duration('Time between ramp steps.', '1s')),
     curve: Type.Optional(Type.Unsafe<'linear' | 'exponential'>({ type: 'string', enum: ['linear', 'exponential'], description: 'linear: equal steps; exponential: step, 2×step, 4×step… (slow start). @default linear' }))
-  }, { description: 'Moving traffic back once the primaries are healthy again.' }))
+  }, { description: 'Moving traffic back once the primaries are healthy again.' })),
+  errors: Type.Optional(Type.Union([Type.Literal(false), strict({
+    rate: Type.Optional(Percent('Trip when more than this share of the primaries\' finished attempts failed (5xx, reset, timeout, invalid response; connect failures are the breaker\'s and retry\'s job). Measured over the newest signal slots holding minSamples attempts, so a storm is seen within about a slot at high traffic.', '20%')),
+    recoverRate: Type.Optional(Percent('Calm only below this failure share. @default half of rate', undefined)),
+    minSamples: Type.Optional(Count('Finished attempts the failure share needs. @default 20', 1, 100000))
+  }, { description: 'The failure-rate signal.' })], { description: 'The primaries\' failure rate as a second trip signal, with the same dwell, steps, hysteresis and backup guard as latency; false turns it off. @default on' })),
+  stall: Type.Optional(Type.Union([Type.Literal(false), strict({
+    factor: Type.Optional(Type.Number({ minimum: 1, maximum: 100, description: 'An attempt counts as stuck once older than factor × the primaries\' own healthy p99, kept within a quarter and a half of threshold. @default 2' })),
+    minStuck: Type.Optional(Count('Stuck attempts needed, at least. @default 5', 1, 100000))
+  }, { description: 'The stall signal.' })], { description: 'Stall signal: completions from the primaries have nearly stopped while requests pile up — at least minStuck stuck attempts, three times as many as finished within the stuck age. Traffic that still flows can only reach that at a latency of at least the threshold, so the stall sees a breach sooner (a 200 ms channel that stops answering is seen in about 0.4 s plus the dwell with a 1 s threshold) and never trips one that would not come. false turns it off. @default on' })),
+  probe: Type.Optional(Type.Union([Type.Literal(false), strict({
+    path: Type.Optional(Type.String({ pattern: '^/', description: 'Path of the GET sent to every upstream of the route (after the upstream\'s base path). Any answer below 500 counts; choose a path that goes through the same slow dependency as real requests. @default the health check path, else /', 'x-hint': 'start the path with "/"' })),
+    interval: Type.Optional(Duration('Time between the end of one probe of an upstream and the start of the next.', '500ms')),
+    timeout: Type.Optional(Duration('A probe without an answer by then counts as failed (while it waits, its age counts in the signal).', '5s'))
+  }, { description: 'Synthetic latency probes.' })], { description: 'Synthetic probes of every upstream, feeding the signal where real traffic gives too little evidence (backups before an incident, a primary the shift has emptied). Shown apart from real traffic in /status. false turns them off. @default on' }))
 }, { description: 'Latency-triggered traffic shift from the primaries to the backups, and the ramp back. The controller never shifts onto backups whose own signal is above threshold.' })
 
 export const OutlierSchema = strict({

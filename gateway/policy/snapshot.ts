@@ -104,6 +104,28 @@ export interface ShiftConfig {
     readonly intervalMs: number
     readonly curve: 'linear' | 'exponential'
   }
+  /** The primaries' failure-rate signal (5xx, reset, timeout, protocol); null = off. */
+  readonly errors: {
+    /** Trip above this share of failed attempts… */
+    readonly rate: number
+    /** …calm below this one. */
+    readonly recoverRate: number
+    /** Finished attempts the rate needs (newest first, see SignalWindow.failures). */
+    readonly minSamples: number
+  } | null
+  /** The stall signal: completions have stopped while requests age; null = off. */
+  readonly stall: {
+    /** An attempt is stuck once older than factor × the primaries' healthy p99 (within [threshold / 4, threshold / 2]). */
+    readonly factor: number
+    /** Stuck attempts needed at least. */
+    readonly minStuck: number
+  } | null
+  /** Synthetic latency probes on every upstream of the route; null = off. */
+  readonly probe: {
+    readonly path: string
+    readonly intervalMs: number
+    readonly timeoutMs: number
+  } | null
 }
 
 export interface OutlierConfig {

@@ -218,7 +218,10 @@ export class ProxyRequest implements AttemptOwner, Deadline, ClientFaultSink {
       this.#noRetryReason = answer.reason
       return false
     }
-    if (d.budget !== null && !d.budget.tryRetry()) {
+    // A connect failure put nothing on any upstream: retrying it cannot
+    // multiply load, so it is outside the budget (a killed primary costs
+    // only the requests that were inside it).
+    if (d.budget !== null && !failure.conditions.includes('connect-failure') && !d.budget.tryRetry()) {
       d.counters.budgetDenied++
       this.#report(a, failure, 'not retried: retry budget exhausted', cause)
       this.#noRetryReason = 'retry budget exhausted'

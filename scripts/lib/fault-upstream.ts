@@ -74,8 +74,16 @@ export interface FaultUpstream {
   readonly fault: Fault
   /** Fully read requests in arrival order; only the newest `maxReceived` are kept. */
   readonly received: ReceivedRequest[]
-  /** Total requests received since start or `resetCounts()`, including reset/hung/aborted ones. */
+  /**
+   * Total requests received since start or `resetCounts()`, including
+   * reset/hung/aborted ones. The gateway's synthetic latency probes
+   * (user-agent `gateway-latency-probe`) are answered like any request, with
+   * the same faults, but counted apart in `probes` and never in `received`,
+   * so `count` and `received` are what clients sent.
+   */
   readonly count: number
+  /** Latency probes received since start or `resetCounts()`. */
+  readonly probes: number
   /** Requests received but not yet answered (or torn down). */
   readonly inflight: number
   /** Clears `received` and `count`. `inflight` is a live gauge and is kept. */
@@ -111,6 +119,9 @@ export interface FaultUpstreamOptions {
   /** How many entries `received` keeps (default 10000); `count` is not capped. */
   maxReceived?: number
 }
+
+/** The gateway's latency probes (gateway/control/latency-probes.ts) say so in their user-agent. */
+const PROBE_USER_AGENT = 'gateway-latency-probe'
 
 const FAULT_KEYS = ['latencyMs', 'jitterMs', 'errorRate', 'errorStatus', 'resetRate', 'hangRate', 'garbageRate'] as const
 const RATE_KEYS = new Set<string>(['errorRate', 'resetRate', 'hangRate', 'garbageRate'])
@@ -159,6 +170,7 @@ export async function startFaultUpstream (opts: FaultUpstreamOptions = {}): Prom
   let fault: Fault = { ...baseline, ...normalizeFault(opts.fault ?? {}) }
   let received: ReceivedRequest[] = []
   let count = 0
+  let probes = 0
   let inflight = 0
   let closing: Promise<void> | undefined
   let down = false
@@ -209,13 +221,15 @@ export async function startFaultUpstream (opts: FaultUpstreamOptions = {}): Prom
 
   async function handleRequest (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     const at = Date.now()
-    count++
-    inflight++
+    const probe = req.headers['user-agent'] === PROBE_USER_AGENT
+    if (probe) probes++
+    else count++
+    if (!probe) inflight++
     let answered = false
     const done = (): void => {
       if (answered) return
       answered = true
-      inflight--
+      if (!probe) inflight--
       unanswered.delete(done)
     }
     unanswered.add(done)
@@ -237,7 +251,7 @@ export async function startFaultUpstream (opts: FaultUpstreamOptions = {}): Prom
       ...body,
       at
     }
-    record(entry)
+    if (!probe) record(entry)
 
     const f = fault
     if (hit(f.hangRate)) return // left open on purpose; close() destroys it
@@ -431,10 +445,12 @@ export async function startFaultUpstream (opts: FaultUpstreamOptions = {}): Prom
     get fault () { return { ...fault } },
     get received () { return received },
     get count () { return count },
+    get probes () { return probes },
     get inflight () { return inflight },
     resetCounts () {
       received = []
       count = 0
+      probes = 0
     },
     get down () { return down },
     async setDown (next: boolean) {

@@ -36,8 +36,13 @@ export interface OpenLoopOptions {
   readonly method?: Dispatcher.HttpMethod
   /** @default '/pay/checkout' */
   readonly path?: string
-  /** Sent as `application/json`. @default '{"amount":42}' */
-  readonly body?: string
+  /** Sent as `application/json`; null sends no body and no content-type (a plain GET). @default '{"amount":42}' */
+  readonly body?: string | null
+  /**
+   * Extra headers for request `seq` (e.g. a unique `Idempotency-Key`), merged
+   * over the default content-type. Without it every request is the same.
+   */
+  readonly headers?: (seq: number) => Record<string, string>
   /**
    * Most connections to `url`. Must exceed rate × worst latency, or requests
    * queue in the client (still timed from their intended moment, but they
@@ -63,12 +68,14 @@ export async function runOpenLoop (opts: OpenLoopOptions): Promise<RequestResult
   const start = opts.startAt ?? performance.now()
   const timeoutMs = opts.timeoutMs ?? 30_000
   const agent = new Agent({ connections: opts.connections ?? 2048, pipelining: 1 })
+  const body = opts.body === undefined ? '{"amount":42}' : opts.body
+  const baseHeaders: Record<string, string> = body === null ? {} : { 'content-type': 'application/json' }
   const request: Dispatcher.RequestOptions = {
     origin: opts.url,
     path: opts.path ?? '/pay/checkout',
     method: opts.method ?? 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: opts.body ?? '{"amount":42}',
+    headers: baseHeaders,
+    body,
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs
   }
@@ -80,7 +87,7 @@ export async function runOpenLoop (opts: OpenLoopOptions): Promise<RequestResult
     opts.onSend?.(seq, intendedMs)
     let outcome: { status: number, error?: string, upstream?: string }
     try {
-      const res = await agent.request(request)
+      const res = await agent.request(opts.headers === undefined ? request : { ...request, headers: { ...baseHeaders, ...opts.headers(seq) } })
       const upstream = res.headers['x-gateway-upstream']
       await res.body.dump()
       outcome = { status: res.statusCode, ...(typeof upstream === 'string' ? { upstream } : {}) }

@@ -75,10 +75,16 @@ ${list}
 `
 }
 
-/** A shift block with short windows for tests (route keys, indented by 4); `extra` goes inside the block, before signal. */
+/**
+ * A shift block with short windows for tests (route keys, indented by 4);
+ * `extra` goes inside the block, before signal. Probes are off, so the
+ * step-by-step mechanics (trial step, evidence wait, minShare) are what is
+ * tested; test/self-healing.test.ts runs the defaults, probes included.
+ */
 export const fastShift = (extra = ''): string => `    timeouts: { responseHeaders: 10s }
     shift:
-${extra}      signal: { quantile: p95, window: 1s, minSamples: 5 }
+${extra}      probe: false
+      signal: { quantile: p95, window: 1s, minSamples: 5 }
       threshold: 300ms
       for: 100ms
       step: 30%
