@@ -216,18 +216,18 @@ export class ControlLoop {
   /**
    * The stall signal: completions from the primaries have nearly stopped
    * while attempts pile up. An attempt is stuck once older than the stuck
-   * age: factor × the primaries' healthy p99, kept within [threshold / 4,
+   * age: factor × the primaries' healthy p99, kept within [0.4 × threshold,
    * threshold / 2]. Stalled when at least minStuck are stuck and they are
    * STALL_RATIO times as many as the attempts that finished within that
    * age. Traffic that still flows at latency L has (L − age) / age stuck per
-   * finished, so it reaches the ratio only at L ≥ 4 × age ≥ threshold, where
+   * finished, so it reaches the ratio only at L ≥ 4 × age > threshold, where
    * the quantile breaches anyway: the stall signal only sees such a breach
    * sooner, and a blip shorter than the stuck age has nothing stuck at all.
    */
   #stalled (level: readonly ControlUpstream[], now: number, cfg: ShiftConfig, baselineMs: number | undefined): boolean {
     const st = cfg.stall
     if (st === null) return false
-    const lo = cfg.thresholdMs / 4
+    const lo = cfg.thresholdMs * 0.4
     const hi = cfg.thresholdMs / 2
     const age = baselineMs === undefined ? hi : Math.min(hi, Math.max(lo, st.factor * baselineMs))
     let stuck = 0

@@ -64,7 +64,7 @@ export const ShiftSchema = strict({
     minSamples: Type.Optional(Count('Finished attempts the failure share needs. @default 20', 1, 100000))
   }, { description: 'The failure-rate signal.' })], { description: 'The primaries\' failure rate as a second trip signal, with the same dwell, steps, hysteresis and backup guard as latency; false turns it off. @default on' })),
   stall: Type.Optional(Type.Union([Type.Literal(false), strict({
-    factor: Type.Optional(Type.Number({ minimum: 1, maximum: 100, description: 'An attempt counts as stuck once older than factor × the primaries\' own healthy p99, kept within a quarter and a half of threshold. @default 2' })),
+    factor: Type.Optional(Type.Number({ minimum: 1, maximum: 100, description: 'An attempt counts as stuck once older than factor × the primaries\' own healthy p99, kept within 0.4 and 0.5 of threshold. @default 2' })),
     minStuck: Type.Optional(Count('Stuck attempts needed, at least. @default 5', 1, 100000))
   }, { description: 'The stall signal.' })], { description: 'Stall signal: completions from the primaries have nearly stopped while requests pile up — at least minStuck stuck attempts, three times as many as finished within the stuck age. Traffic that still flows can only reach that at a latency of at least the threshold, so the stall sees a breach sooner (a 200 ms channel that stops answering is seen in about 0.4 s plus the dwell with a 1 s threshold) and never trips one that would not come. false turns it off. @default on' })),
   probe: Type.Optional(Type.Union([Type.Literal(false), strict({

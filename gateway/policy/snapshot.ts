@@ -115,7 +115,7 @@ export interface ShiftConfig {
   } | null
   /** The stall signal: completions have stopped while requests age; null = off. */
   readonly stall: {
-    /** An attempt is stuck once older than factor × the primaries' healthy p99 (within [threshold / 4, threshold / 2]). */
+    /** An attempt is stuck once older than factor × the primaries' healthy p99 (within [0.4 × threshold, threshold / 2]). */
     readonly factor: number
     /** Stuck attempts needed at least. */
     readonly minStuck: number
