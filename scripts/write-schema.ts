@@ -31,6 +31,8 @@ export interface JsonSchema {
   minItems?: number
   maxItems?: number
   uniqueItems?: boolean
+  anyOf?: JsonSchema[]
+  const?: unknown
   [key: string]: unknown
 }
 
@@ -90,6 +92,7 @@ function collectSections (schema: JsonSchema): Section[] {
       const childPath = path === '' ? key : `${path}.${key}`
       if (isObjectWithKeys(prop)) visit(prop, childPath, null)
       else if (prop.type === 'array' && isObjectWithKeys(prop.items)) visit(prop.items, `${childPath}[]`, prop)
+      else for (const branch of prop.anyOf ?? []) if (isObjectWithKeys(branch)) visit(branch, childPath, null)
     }
   }
   visit(schema, '', null)
@@ -122,6 +125,7 @@ const code = (text: string): string => text.includes('`') ? `\`\` ${text} \`\`` 
 
 /** The type of a value in words. `sectionOf` names the section documenting a nested object. */
 function typeInWords (s: JsonSchema, sectionOf: (schema: JsonSchema) => string | undefined): string {
+  if (s.anyOf !== undefined) return s.anyOf.map(b => 'const' in b ? code(String(b.const)) : typeInWords(b, sectionOf)).join(', or ')
   if (s.enum !== undefined) {
     const values = s.enum.map(v => code(String(v)))
     return values.length === 2 ? `${values[0] as string} or ${values[1] as string}` : `one of ${values.join(', ')}`
@@ -206,6 +210,10 @@ function renderSection (section: Section, sectionOf: (schema: JsonSchema) => str
 
 /** `127.0.0.1 (localhost only)` → `` `127.0.0.1` (localhost only) ``. */
 function formatDefault (dflt: string): string {
+  const list = /^(\[[^\]]*\])(.*)$/s.exec(dflt)
+  if (list !== null) return `${code(list[1] as string)}${list[2] as string}`
+  // Defaults in words ("half of rate", "the health check path") stay prose.
+  if (/^(all|from|half|the)\s/.test(dflt)) return dflt
   const m = /^(\S+)(\s+.*)?$/s.exec(dflt)
   if (m === null) return dflt
   return `${code(m[1] as string)}${m[2] ?? ''}`

@@ -66,7 +66,7 @@ t.test('a breach shorter than the dwell does not trip', async t => {
 t.test('no signal (too few samples) does nothing and does not reset a dwell', async t => {
   const c = new ShiftController('pay', CFG)
   t.same(drive(c, 0, 3000, () => null), [])
-  drive(c, 3050, 5000, () => 5000)
+  drive(c, 3050, 5100, () => 5000)
   t.equal(c.share, 0.95)
   // calm, with gaps of no data: the calm dwell keeps running through them
   const ev = drive(c, 5050, 12_000, now => Math.floor(now / 300) % 2 === 0 ? null : 200)
@@ -178,16 +178,24 @@ t.test('primaries failing their health checks do not ramp back', async t => {
   t.equal(c.share, 0.95)
 })
 
-t.test('unmeasured backups: one trial step, then wait threshold/q for evidence before the next', async t => {
+t.test('unmeasured backups: one trial step, then wait for evidence before the next', async t => {
   const c = new ShiftController('pay', CFG)
   // backups have no samples before the trip
   const ev = drive(c, 0, 600, () => 5000, now => now <= 300 ? null : 200)
   t.same(ev.filter(e => e.kind === 'shift.step').map(e => e.after), [0.25], 'only the trial step at 300')
-  // evidence time = 300 + 1000 / 0.95 ≈ 1353: no step before, steps after
-  const mid = drive(c, 650, 1350, () => 5000, () => 200)
+  // evidence that they are below recover.threshold: 300 + 1.1 × 500 / 0.95 ≈ 879
+  const mid = drive(c, 650, 850, () => 5000, () => 200)
   t.same(mid.filter(e => e.kind === 'shift.step'), [], 'waiting for evidence about the backups')
-  const after = drive(c, 1400, 2500, () => 5000, () => 200)
+  const after = drive(c, 900, 2500, () => 5000, () => 200)
   t.same(after.filter(e => e.kind === 'shift.step').map(e => e.after), [0.95], 'measured fast after the evidence time: straight to max')
+  t.equal(after.find(e => e.kind === 'shift.step')?.detail?.includes('known good'), true)
+
+  // between the thresholds (700 ms): not known good, so no step before
+  // full evidence (300 + 1.1 × 1000 / 0.95 ≈ 1458), then steps of 25%
+  const mid2 = new ShiftController('pay', CFG)
+  drive(mid2, 0, 600, () => 5000, now => now <= 300 ? null : 700)
+  t.same(drive(mid2, 650, 1450, () => 5000, () => 700).filter(e => e.kind === 'shift.step'), [], 'no step before full evidence')
+  t.same(drive(mid2, 1500, 1750, () => 5000, () => 700).filter(e => e.kind === 'shift.step').map(e => e.after), [0.5, 0.75], 'then step by step')
 
   const slow = new ShiftController('pay', CFG)
   drive(slow, 0, 600, () => 5000, now => now <= 300 ? null : 250)
@@ -207,7 +215,7 @@ const CFG2: ShiftConfig = {
   probe: { path: '/', intervalMs: 500, timeoutMs: 5000 }
 }
 
-interface Tick { primary?: number | null, backup?: number | null, primaryErrors?: number | null, backupErrors?: number | null, stalled?: boolean }
+interface Tick { primary?: number | null, backup?: number | null, primaryErrors?: number | null, backupErrors?: number | null, stalled?: boolean, backupFresh?: boolean }
 
 function drive2 (c: ShiftController, from: number, to: number, at: (now: number) => Tick): EventDraft[] {
   const events: EventDraft[] = []
@@ -217,9 +225,10 @@ function drive2 (c: ShiftController, from: number, to: number, at: (now: number)
       now,
       primary: sig(x.primary === undefined ? 200 : x.primary),
       backup: sig(x.backup === undefined ? 200 : x.backup),
-      primaryErrors: x.primaryErrors ?? 0,
-      backupErrors: x.backupErrors ?? 0,
+      primaryErrors: x.primaryErrors === undefined ? 0 : x.primaryErrors,
+      backupErrors: x.backupErrors === undefined ? 0 : x.backupErrors,
       stalled: x.stalled ?? false,
+      backupFresh: x.backupFresh,
       backupAvailable: true,
       primaryHealthy: true
     }))
@@ -273,4 +282,65 @@ t.test('backups failing as much as the primaries: hold, no step onto them', asyn
   t.equal(c.share, 0)
   t.equal(ev.filter(e => e.kind === 'shift.hold').length, 1)
   t.match(ev.find(e => e.kind === 'shift.hold')?.detail, /failing too/)
+})
+
+t.test('backups fast only by word from before the incident: a trial step, then max as soon as fresh word is in', async t => {
+  const c = new ShiftController('pay', CFG2)
+  drive2(c, 0, 1000, () => ({}))
+  // tripped at 1300 (250 ms dwell); the backups' probe answers predate the onset
+  const trial = drive2(c, 1050, 1300, () => ({ primary: 5000, backupFresh: false }))
+  t.same(trial.filter(e => e.kind === 'shift.step').map(e => e.after), [0.25], 'a trial step, not max')
+  t.notMatch(trial.find(e => e.kind === 'shift.step')?.detail, /known good/)
+  // still no fresh word: no further step, however fast they look
+  t.same(drive2(c, 1350, 1850, () => ({ primary: 5000, backupFresh: false })).filter(e => e.kind === 'shift.step'), [], 'no step on stale word')
+  // fresh fast word: straight to max, no interval wait
+  const up = drive2(c, 1900, 1900, () => ({ primary: 5000, backupFresh: true }))
+  t.same(up.filter(e => e.kind === 'shift.step').map(e => [e.before, e.after]), [[0.25, 1]], 'max once fresh')
+  // fresh word needs no evidence wait either (it is word about the backups, not young trial ages)
+  const quick = new ShiftController('pay', CFG2)
+  drive2(quick, 0, 1000, () => ({}))
+  drive2(quick, 1050, 1300, () => ({ primary: 5000, backupFresh: false }))
+  t.equal(quick.share, 0.25)
+  drive2(quick, 1350, 1500, now => ({ primary: 5000, backupFresh: now >= 1500 }))
+  t.equal(quick.share, 1, 'max 200 ms after the trial, when the probe answered')
+  // without probes (no word either way), the evidence wait holds: 1300 + 1.1 × 500 / 0.95 ≈ 1879
+  const noProbes = new ShiftController('pay', CFG2)
+  drive2(noProbes, 0, 1000, () => ({}))
+  drive2(noProbes, 1050, 1300, () => ({ primary: 5000, backup: null }))
+  drive2(noProbes, 1350, 1850, () => ({ primary: 5000 }))
+  t.equal(noProbes.share, 0.25, 'young trial ages are no word')
+  drive2(noProbes, 1900, 1900, () => ({ primary: 5000 }))
+  t.equal(noProbes.share, 1)
+
+  // a backup that slowed down with the primary: the trial's own requests show it, and the share stays at the trial
+  const slow = new ShiftController('pay', CFG2)
+  drive2(slow, 0, 1000, () => ({}))
+  drive2(slow, 1050, 1300, () => ({ primary: 5000, backupFresh: false }))
+  const held = drive2(slow, 1350, 6000, now => ({ primary: 5000, backupFresh: false, backup: Math.min(5000, 200 + (now - 1300)) }))
+  t.same(held.filter(e => e.kind === 'shift.step'), [], 'no step onto a backup whose trial ages grow')
+  t.equal(held.filter(e => e.kind === 'shift.hold').length, 1, 'one hold once its ages pass the threshold')
+  t.equal(slow.share, 0.25)
+})
+
+t.test('after an error trip, no ramp-back without word that the failures stopped', async t => {
+  const c = new ShiftController('pay', CFG2)
+  drive2(c, 0, 1000, () => ({}))
+  drive2(c, 1050, 1400, () => ({ primaryErrors: 0.3 }))
+  t.equal(c.share, 1)
+  // the primaries got no traffic any more: fast probe latency, too few attempts for a failure rate
+  const blind = drive2(c, 1450, 30_000, () => ({ primary: 200, primaryErrors: null }))
+  t.same(blind.filter(e => e.kind === 'shift.ramp'), [], 'no ramp on latency alone')
+  // word comes: failures stopped; the calm dwell (3 s) runs from there
+  const back = drive2(c, 30_050, 32_900, () => ({ primary: 200, primaryErrors: 0 }))
+  t.same(back.filter(e => e.kind === 'shift.ramp'), [], 'the calm dwell starts with the word')
+  const later = drive2(c, 32_950, 45_000, now => ({ primary: 200, primaryErrors: now % 200 === 0 ? null : 0 }))
+  t.ok(later.some(e => e.kind === 'shift.restored'), 'then ramps back, gaps in the word notwithstanding')
+
+  // a latency trip is not held back by a missing failure rate
+  const lat = new ShiftController('pay', CFG2)
+  drive2(lat, 0, 1000, () => ({}))
+  drive2(lat, 1050, 1400, () => ({ primary: 5000 }))
+  t.equal(lat.share, 1)
+  const ev = drive2(lat, 1450, 30_000, () => ({ primary: 200, primaryErrors: null }))
+  t.ok(ev.some(e => e.kind === 'shift.restored'), 'ramps back on latency alone')
 })

@@ -43,6 +43,12 @@ export interface ShiftInput {
   readonly backupErrors?: number | null
   /** The primaries' completions have stopped while attempts pile up (loop.ts). */
   readonly stalled?: boolean
+  /**
+   * Whether the backups' probes answered since the incident began (loop.ts):
+   * false keeps them from counting as known good on an older word; true is
+   * word as good as a trial's outcome. Absent: no probes, the signal alone.
+   */
+  readonly backupFresh?: boolean
   /** Some backup can take traffic (available, not ejected, breaker not open). */
   readonly backupAvailable: boolean
   /** Active health checks say the primaries are up (true when none are configured). */
@@ -66,6 +72,8 @@ export interface ShiftView {
 }
 
 const EPS = 1e-9
+/** Margin on the evidence waits after a trial step (see #stepUp). */
+const EVIDENCE_MARGIN = 1.1
 const QUANTILE_FRACTION = { p50: 0.5, p90: 0.9, p95: 0.95, p99: 0.99 } as const
 
 export class ShiftController {
@@ -81,8 +89,17 @@ export class ShiftController {
   #rampSteps = 0
   #restoredAt: number | null = null
   #holding = false
-  /** Before this time the backups' signal cannot show a breach yet (set by a trial step onto unmeasured backups). */
+  /**
+   * After a trial step: before #evidenceAt the trial's requests are too
+   * young to show the backups below recover.threshold, before #fullEvidenceAt
+   * too young to show them over the threshold (see #stepUp).
+   */
   #evidenceAt = -Infinity
+  #fullEvidenceAt = -Infinity
+  /** The failure rate tripped (or fed) this episode: ramping back needs word that it has dropped. */
+  #errorEpisode = false
+  /** The last step was a trial (its outcome awaited). */
+  #trial = false
   #lastSignal: number | null = null
   #lastBackup: number | null = null
   #lastErrors: number | null = null
@@ -133,6 +150,10 @@ export class ShiftController {
     // the calm dwell on each gap would keep a healed route from ramping back.)
     if (primary.valueMs === null && !errorBreach && !stalled) return events
     const slow = primary.valueMs !== null && primary.valueMs > c.thresholdMs
+    // Likewise after an error trip, while too few attempts say whether the
+    // failures stopped (a primary the shift has emptied, its probes between
+    // samples): without that word, calm cannot begin or end.
+    if (this.#errorEpisode && errors === null && !slow && !stalled && this.#share > 0) return events
     const breach = slow || errorBreach || stalled
     const calm = primary.valueMs !== null && primary.valueMs < c.recover.thresholdMs && input.primaryHealthy && !stalled &&
       (c.errors === null || errors === null || errors < c.errors.recoverRate)
@@ -144,6 +165,7 @@ export class ShiftController {
     }
 
     if (breach) {
+      if (errorBreach) this.#errorEpisode = true
       this.#calmSince = null
       this.#breachSince ??= now
       if (now - this.#breachSince < c.forMs) {
@@ -199,24 +221,35 @@ export class ShiftController {
     }
     this.#holding = false
     const firstOfEpisode = this.#phase !== 'shifting' && this.#phase !== 'holding'
-    if (!firstOfEpisode && now - this.#lastMoveAt < c.intervalMs) return
-    // Backups without samples are unmeasured: the first step is a trial.
-    // Whether they are slower than the threshold shows only once enough of
-    // their requests have been out that long: the quantile q of ages passes
-    // T after T/q (p95: 1.05 T, p50: 2 T). Until then, and until they have
-    // a signal at all, no further step. (Shadow mode sends the backups
-    // nothing, so no evidence can come: it reports as if they were fine.)
-    // Backups known good (fast and not failing, by their probes or traffic)
-    // need no trial: the first step goes all the way to max.
-    // (Not while a trial step's requests are younger than the evidence time:
-    // young ages cannot show slowness yet.)
-    const knownGood = (this.#evidenceAt === -Infinity || now >= this.#evidenceAt) && backup.valueMs !== null && backup.valueMs < c.recover.thresholdMs &&
+    // Backups known good need no trial: the first step goes all the way to
+    // max. Known good = fast (below recover.threshold) and not failing, by
+    // their probes or traffic, with word sent since the incident began
+    // (backupFresh: a backup that slowed down together with the primary
+    // must not look fast on its last probe from before; fresh fast word
+    // needs no further wait).
+    // Otherwise the first step is a trial of `step`, and its outcome is
+    // awaited: the real requests it sends are young, and young ages look
+    // fast whatever the backups' speed. The quantile q of their ages passes
+    // recover.threshold after recover.threshold/q, the threshold after
+    // threshold/q (p95: 1.05 T; the waits below add a tenth as margin).
+    // Before the first, no step; between the two, only a known-good step
+    // (to max); after the second, steps of `step` while the backups stay
+    // under the threshold. (Shadow mode sends the backups nothing, so no
+    // evidence can come: it reports as if they were fine.)
+    const fresh = input.backupFresh
+    const knownGood = (now >= this.#evidenceAt || fresh === true) && fresh !== false && backup.valueMs !== null && backup.valueMs < c.recover.thresholdMs &&
       (c.errors === null || backupErrors === null || backupErrors < c.errors.recoverRate)
-    if (c.enforce && !knownGood && this.#evidenceAt !== -Infinity && (now < this.#evidenceAt || backup.valueMs === null)) return
-    // A first step that is a trial (backups unmeasured, or not known good)
-    // waits for evidence: the real requests it sends are young, and young
-    // ages look fast whatever the backups' speed.
-    if (c.enforce && (backup.valueMs === null || (firstOfEpisode && !knownGood))) this.#evidenceAt = now + c.thresholdMs / QUANTILE_FRACTION[c.quantile]
+    if (c.enforce && !knownGood && this.#evidenceAt !== -Infinity && (now < this.#fullEvidenceAt || backup.valueMs === null)) return
+    // A trial step that turned out known good moves at once; other steps keep the interval.
+    if (!firstOfEpisode && !(knownGood && this.#trial) && now - this.#lastMoveAt < c.intervalMs) return
+    if (c.enforce && (backup.valueMs === null || (firstOfEpisode && !knownGood))) {
+      const q = QUANTILE_FRACTION[c.quantile]
+      this.#evidenceAt = now + EVIDENCE_MARGIN * c.recover.thresholdMs / q
+      this.#fullEvidenceAt = now + EVIDENCE_MARGIN * c.thresholdMs / q
+      this.#trial = true
+    } else {
+      this.#trial = false
+    }
     if (firstOfEpisode) {
       // Every trip until the count is forgotten (maxFor fully restored)
       // lengthens the next recovery dwell: a route that flaps waits longer.
@@ -247,6 +280,9 @@ export class ShiftController {
       this.#restoredAt = now
       this.#rampSteps = 0
       this.#evidenceAt = -Infinity
+      this.#fullEvidenceAt = -Infinity
+      this.#trial = false
+      this.#errorEpisode = false
       events.push(this.#event('shift.restored', before, 0, primary.valueMs ?? undefined, 'all traffic back on the primaries', c.recover.thresholdMs))
     }
   }

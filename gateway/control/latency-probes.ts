@@ -67,6 +67,17 @@ export class LatencyProbes {
     this.#prober.sync(targets)
   }
 
+  /**
+   * Probe these upstreams (by key) now, where none of their probes is in
+   * flight: the controller wants word on the backups that was sent after an
+   * incident began, not before it. Returns how many probes were started.
+   */
+  probeNow (keys: Iterable<string>): number {
+    let n = 0
+    for (const key of keys) if (this.#stats.has(key) && this.#prober.probeNow(key)) n++
+    return n
+  }
+
   close (): Promise<void> {
     return this.#prober.close()
   }

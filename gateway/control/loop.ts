@@ -10,10 +10,11 @@
  */
 import type { Clock } from '../core/clock.js'
 import type { EventSink } from '../events/log.js'
-import type { ControlTarget, ControlUpstream } from '../views/ports.js'
+import type { ControlRoute, ControlTarget, ControlUpstream } from '../views/ports.js'
 import type { HealthRegistry } from '../health/health-registry.js'
 import type { Prober, ProbeFlip } from './prober.js'
 import { newSignalHistogram, addInflightAges, quantileMs, type Tally } from '../health/signal-window.js'
+import type { Histogram } from 'hdr-histogram-js'
 import type { ShiftConfig } from '../policy/snapshot.js'
 import type { LatencyProbes } from './latency-probes.js'
 import { ShiftController, type Signal, type ShiftView } from './controller.js'
@@ -36,10 +37,29 @@ export interface ControlDeps {
 
 /** Probe samples a probe-based signal needs (probes come every `probe.interval`, so a window holds few). */
 const PROBE_MIN_SAMPLES = 3
+/**
+ * Good probe answers in a row before the probes alone say the failures have
+ * stopped (a primary the shift emptied after an error trip): at a 30 % error
+ * rate, 8 in a row come by chance 6 % of the time, and the calm dwell that
+ * follows asks for more.
+ */
+const PROBE_OK_STREAK = 8
 /** Stuck attempts per attempt finished within the stuck age that make a stall (see #stalled). */
 const STALL_RATIO = 3
 /** Weight of one tick's healthy p99 in the primaries' baseline (about a second to follow a change at 50 ms ticks). */
 const BASELINE_ALPHA = 0.1
+
+/** Connect failures per finished attempt beyond which the error signal stands aside (see #failureRate). */
+const UNREACHABLE_SHARE = 0.05
+/** #failureRate's answer when that share is passed. */
+const UNREACHABLE = 'unreachable'
+
+/** What #stalled finds among the primaries' attempts in flight. */
+interface StallReading {
+  readonly stalled: boolean
+  readonly stuck: number
+  readonly oldestStartedAt: number
+}
 
 /** One level's signals, for the controller. */
 interface LevelSignals {
@@ -64,9 +84,13 @@ export class ControlLoop {
   readonly #deps: ControlDeps
   readonly #controllers = new Map<string, ShiftController>()
   readonly #scratch = newSignalHistogram()
-  readonly #tally: Tally = { done: 0, failed: 0 }
+  readonly #tally: Tally = { done: 0, failed: 0, unreachable: 0 }
   /** Per route: the primaries' healthy p99 of finished attempts (ms), the yardstick of the stall signal. */
   readonly #baselines = new Map<string, number>()
+  /** Per route: when the current incident began (latched at its first sign, see #suspect). */
+  readonly #onsets = new Map<string, number>()
+  /** Per route: when the backups were last probed out of turn. */
+  readonly #forcedAt = new Map<string, number>()
   #runtime: ControlTarget | null = null
   #ticks = 0
   #timer: NodeJS.Timeout | null = null
@@ -92,7 +116,7 @@ export class ControlLoop {
       route.view.backupShare = cfg.enforce ? ctrl.share : 0
     }
     for (const name of this.#controllers.keys()) if (!names.has(name)) this.#controllers.delete(name)
-    for (const name of this.#baselines.keys()) if (!names.has(name)) this.#baselines.delete(name)
+    for (const map of [this.#baselines, this.#onsets, this.#forcedAt]) for (const name of map.keys()) if (!names.has(name)) map.delete(name)
     for (const route of rt.routes) {
       if (route.config.outlier !== null) continue
       for (const u of route.upstreams) u.health.ejectedUntil = 0
@@ -131,17 +155,23 @@ export class ControlLoop {
       if (cfg === null || ctrl === undefined) continue
       const primaries = route.levels[0] ?? []
       const name = route.config.name
-      const stalled = this.#stalled(primaries, now, cfg, this.#baselines.get(name))
-      const p = this.#level(primaries, now, cfg, name, ctrl.view().phase === 'idle')
+      const idle = ctrl.view().phase === 'idle'
+      const stall = this.#stalled(primaries, now, cfg, this.#baselines.get(name))
+      const p = this.#level(primaries, now, cfg, name, idle)
       const b = this.#level(route.backups, now, cfg, null, false)
       const primary = p.latency
+      const signs = stall.stalled || (cfg.stall !== null && stall.stuck >= cfg.stall.minStuck) ||
+        (primary.valueMs !== null && primary.valueMs > cfg.thresholdMs) ||
+        (cfg.errors !== null && p.errors !== null && p.errors > cfg.errors.rate)
+      const onset = this.#suspect(route, cfg, now, signs, stall.oldestStartedAt, idle && ctrl.share === 0)
       const events = ctrl.tick({
         now,
         primary,
         backup: b.latency,
         primaryErrors: p.errors,
         backupErrors: b.errors,
-        stalled,
+        stalled: stall.stalled,
+        backupFresh: this.#backupsFresh(route, cfg, onset),
         backupAvailable: route.backups.some(u => u.weight > 0 && u.available),
         primaryHealthy: !primaries.some(u => u.health.probeDown)
       })
@@ -181,36 +211,64 @@ export class ControlLoop {
     const h = this.#scratch
     h.reset()
     for (const u of level) u.stats.signal?.mergeInto(h, now)
-    if (baselineOf !== null && healthy && h.totalCount >= cfg.minSamples) {
-      const p99 = h.getValueAtPercentile(99) / 1000
-      if (p99 < cfg.recover.thresholdMs) {
-        const before = this.#baselines.get(baselineOf)
-        this.#baselines.set(baselineOf, before === undefined ? p99 : before + BASELINE_ALPHA * (p99 - before))
-      }
-    }
+    if (baselineOf !== null && healthy) this.#followBaseline(baselineOf, h, cfg)
     for (const u of level) addInflightAges(h, u.stats.inflight, now)
     let latency = quantileMs(h, cfg.quantile, cfg.minSamples)
-    const t = this.#tally
-    t.done = 0
-    t.failed = 0
-    const minErrors = cfg.errors?.minSamples ?? Infinity
-    for (const u of level) u.stats.signal?.failures(now, minErrors, t)
-    let errors = cfg.errors !== null && t.done >= minErrors ? t.failed / t.done : null
-    if (latency.valueMs !== null && errors !== null) return { latency, errors }
-    h.reset()
-    t.done = 0
-    t.failed = 0
-    for (const u of level) {
-      u.stats.probe?.mergeInto(h, now)
-      addInflightAges(h, u.stats.probeInflight, now)
-      u.stats.probe?.failures(now, Infinity, t)
-    }
+    const minErrors = cfg.errors?.minSamples
+    const real = minErrors === undefined ? null : this.#failureRate(level, now, minErrors, false)
+    // Unreachable primaries are failover's case: the probes (whose own
+    // in-flight probes the dying upstream reset too) must not speak for them.
+    const down = real === UNREACHABLE
+    let errors = down ? null : real
+    if (latency.valueMs !== null && (errors !== null || minErrors === undefined || down)) return { latency, errors }
     if (latency.valueMs === null) {
+      h.reset()
+      for (const u of level) {
+        u.stats.probe?.mergeInto(h, now)
+        addInflightAges(h, u.stats.probeInflight, now)
+      }
       const probed = quantileMs(h, cfg.quantile, PROBE_MIN_SAMPLES)
       if (probed.valueMs !== null) latency = probed
     }
-    if (errors === null && cfg.errors !== null && t.done >= PROBE_MIN_SAMPLES) errors = t.failed / t.done
+    if (errors === null && minErrors !== undefined && !down) {
+      const probed = this.#failureRate(level, now, PROBE_MIN_SAMPLES, true)
+      errors = probed === UNREACHABLE ? null : probed
+    }
     return { latency, errors }
+  }
+
+  /** The primaries' healthy p99 of finished attempts, followed while the route is idle and fast (the stall signal's yardstick). */
+  #followBaseline (route: string, finished: Histogram, cfg: ShiftConfig): void {
+    if (finished.totalCount < cfg.minSamples) return
+    const p99 = finished.getValueAtPercentile(99) / 1000
+    if (p99 >= cfg.recover.thresholdMs) return
+    const before = this.#baselines.get(route)
+    this.#baselines.set(route, before === undefined ? p99 : before + BASELINE_ALPHA * (p99 - before))
+  }
+
+  /**
+   * Failed share of a level's finished attempts (each upstream's newest
+   * slots holding `min`; probes: their whole window), or null with fewer
+   * than `min` of them (probes: none failed but too short a run of good
+   * answers, see PROBE_OK_STREAK). UNREACHABLE while connect failures are more
+   * than UNREACHABLE_SHARE of them: primaries that refuse connections are down,
+   * not erroring, and that is failover's case (retries outside the budget,
+   * health checks, the breaker), which brings them back as soon as they
+   * answer; the failures of the requests they held when they died would
+   * otherwise trip a shift whose ramp-back takes many seconds (and the
+   * probes, which the dying upstream reset too, are not asked instead).
+   */
+  #failureRate (level: readonly ControlUpstream[], now: number, min: number, probes: boolean): number | null | typeof UNREACHABLE {
+    const t = this.#tally
+    t.done = 0
+    t.failed = 0
+    t.unreachable = 0
+    for (const u of level) (probes ? u.stats.probe : u.stats.signal)?.failures(now, probes ? Infinity : min, t)
+    if (t.done < min || t.done === 0) return null
+    if (t.unreachable > UNREACHABLE_SHARE * t.done) return UNREACHABLE
+    // A probe window holds a handful: "none failed" is word only after a run of good answers.
+    if (probes && t.failed === 0) for (const u of level) if (u.stats.probe !== null && u.stats.probeOkStreak < PROBE_OK_STREAK) return null
+    return t.failed / t.done
   }
 
   /**
@@ -223,10 +281,17 @@ export class ControlLoop {
    * finished, so it reaches the ratio only at L ≥ 4 × age > threshold, where
    * the quantile breaches anyway: the stall signal only sees such a breach
    * sooner, and a blip shorter than the stuck age has nothing stuck at all.
+   * Also returned: how many are stuck, and when the oldest attempt still in
+   * flight started (the incident's onset, for #suspect).
    */
-  #stalled (level: readonly ControlUpstream[], now: number, cfg: ShiftConfig, baselineMs: number | undefined): boolean {
+  #stalled (level: readonly ControlUpstream[], now: number, cfg: ShiftConfig, baselineMs: number | undefined): StallReading {
     const st = cfg.stall
-    if (st === null) return false
+    let oldest = now
+    for (const u of level) {
+      const a = u.stats.inflight.first
+      if (a !== null && a.startedAt < oldest) oldest = a.startedAt
+    }
+    if (st === null) return { stalled: false, stuck: 0, oldestStartedAt: oldest }
     const lo = cfg.thresholdMs * 0.4
     const hi = cfg.thresholdMs / 2
     const age = baselineMs === undefined ? hi : Math.min(hi, Math.max(lo, st.factor * baselineMs))
@@ -237,7 +302,51 @@ export class ControlLoop {
       for (let a = u.stats.inflight.first; a !== null && now - a.startedAt > age; a = a.listNext as typeof a) stuck++
       finished += u.stats.signal?.finishedWithin(now, age) ?? 0
     }
-    return stuck >= st.minStuck && stuck >= STALL_RATIO * finished
+    return { stalled: stuck >= st.minStuck && stuck >= STALL_RATIO * finished, stuck, oldestStartedAt: oldest }
+  }
+
+  /**
+   * Whether the backups' word is fresh: every backup that can take traffic
+   * got a good probe answer to a probe sent after the incident began.
+   * Probes come every `probe.interval`, so before an incident the backups'
+   * signal may be a second old: a backup that slowed down together with the
+   * primary would still look fast, and the first step would go to max onto
+   * it. The first sign of trouble (#suspect) therefore probes the backups at
+   * once, and until their answers are in, the first step is a trial.
+   * (Without probes, or before any sign of trouble: undefined, the signal alone decides.)
+   */
+  #backupsFresh (route: ControlRoute, cfg: ShiftConfig, onset: number | undefined): boolean | undefined {
+    if (cfg.probe === null || this.#deps.latencyProbes === undefined || onset === undefined) return undefined
+    for (const u of route.backups) if (u.weight > 0 && u.available && u.stats.probeOkStartedAt < onset) return false
+    return true
+  }
+
+  /**
+   * The first sign of trouble on a route's primaries (stuck attempts, a
+   * quantile or failure share over the threshold) latches the incident's
+   * onset (when its oldest attempt in flight started) and probes the
+   * backups at once, at most once per probe interval. The onset is
+   * forgotten once the route is calm and fully on its primaries again.
+   */
+  #suspect (route: ControlRoute, cfg: ShiftConfig, now: number, signs: boolean, oldestStartedAt: number, idle: boolean): number | undefined {
+    const name = route.config.name
+    let onset = this.#onsets.get(name)
+    if (!signs) {
+      if (onset !== undefined && idle) this.#onsets.delete(name)
+      return idle ? undefined : onset
+    }
+    if (onset === undefined) {
+      onset = Math.min(now, oldestStartedAt)
+      this.#onsets.set(name, onset)
+    }
+    const probes = this.#deps.latencyProbes
+    const last = this.#forcedAt.get(name) ?? -Infinity
+    if (probes !== undefined && cfg.probe !== null && now - last >= cfg.probe.intervalMs) {
+      const stale: string[] = []
+      for (const u of route.backups) if (u.stats.probeOkStartedAt < onset) stale.push(u.config.key)
+      if (stale.length > 0 && probes.probeNow(stale) > 0) this.#forcedAt.set(name, now)
+    }
+    return onset
   }
 
   /** The primaries' observed latency quantile over the stats window (ms), 0 when unknown. */

@@ -209,6 +209,19 @@ export class Prober {
     }
   }
 
+  /**
+   * Probe `key` now instead of at its next turn, unless a probe of it is
+   * already in flight (at most one per target still holds). The schedule
+   * goes on from this probe's end. True when a probe was started.
+   */
+  probeNow (key: string): boolean {
+    const entry = this.#entries.get(key)
+    if (entry === undefined || entry.stopped || entry.timer === null) return false
+    clearTimeout(entry.timer)
+    this.#fire(entry)
+    return true
+  }
+
   /** Stops all timers, aborts in-flight probes and closes the prober's own Agent. Idempotent. */
   async close (): Promise<void> {
     this.#closed = true

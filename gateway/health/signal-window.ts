@@ -33,6 +33,8 @@ export class SignalWindow {
   /** Finished attempts and failed ones per slot (a failure may have no latency sample). */
   readonly #done = new Float64Array(SLOTS)
   readonly #failed = new Float64Array(SLOTS)
+  /** Attempts that could not reach the upstream (connect failures): counted in done, never failed. */
+  readonly #unreachable = new Float64Array(SLOTS)
   /** Index (time / width) of the newest slot. */
   #head = -Infinity
 
@@ -41,13 +43,17 @@ export class SignalWindow {
     this.#width = windowMs / SLOTS
   }
 
-  /** A finished attempt: its latency (null when it has none to give, e.g. connect refused) and whether it failed. */
-  record (now: number, latencyMs: number | null, failed = false): void {
+  /**
+   * A finished attempt: its latency (null when it has none to give), whether
+   * it failed, and whether it never reached the upstream (connect failure).
+   */
+  record (now: number, latencyMs: number | null, failed = false, unreachable = false): void {
     this.#advance(now)
     const i = slot(this.#head)
     if (latencyMs !== null) (this.#slots[i] as hdr.Histogram).recordValue(toUs(latencyMs))
     this.#done[i] = (this.#done[i] as number) + 1
     if (failed) this.#failed[i] = (this.#failed[i] as number) + 1
+    if (unreachable) this.#unreachable[i] = (this.#unreachable[i] as number) + 1
   }
 
   /**
@@ -57,11 +63,14 @@ export class SignalWindow {
    */
   failures (now: number, minDone: number, into: Tally): void {
     this.#advance(now)
-    for (let k = 0; k < SLOTS && into.done < minDone; k++) {
+    let done = 0
+    for (let k = 0; k < SLOTS && done < minDone; k++) {
       const i = slot(this.#head - k)
-      into.done += this.#done[i] as number
+      done += this.#done[i] as number
       into.failed += this.#failed[i] as number
+      into.unreachable += this.#unreachable[i] as number
     }
+    into.done += done
   }
 
   /**
@@ -95,13 +104,14 @@ export class SignalWindow {
       ;(this.#slots[j] as hdr.Histogram).reset()
       this.#done[j] = 0
       this.#failed[j] = 0
+      this.#unreachable[j] = 0
     }
     this.#head = index
   }
 }
 
-/** Finished and failed attempts, summed by {@link SignalWindow.failures}. */
-export interface Tally { done: number, failed: number }
+/** Finished, failed and unreachable attempts, summed by {@link SignalWindow.failures}. */
+export interface Tally { done: number, failed: number, unreachable: number }
 
 /** Adds the current age of each in-flight attempt to `into`. */
 export function addInflightAges (into: hdr.Histogram, inflight: Iterable<Pick<InflightAttempt, 'startedAt'>>, now: number): void {

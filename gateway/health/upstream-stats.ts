@@ -20,6 +20,8 @@ import { LinkedList } from '../core/linked-list.js'
 const SIGNAL_FAILURE: readonly boolean[] = OUTCOMES.map((_, i) =>
   i === OUTCOME_INDEX['5xx'] || i === OUTCOME_INDEX.timeout || i === OUTCOME_INDEX.reset || i === OUTCOME_INDEX.protocol)
 
+const CONNECT = OUTCOME_INDEX.connect
+
 export interface UpstreamStatsView {
   readonly route: string
   readonly upstream: string
@@ -51,6 +53,10 @@ export class UpstreamStats {
    */
   probe: SignalWindow | null = null
   readonly probeInflight = new LinkedList<InflightAttempt>()
+  /** When the newest probe that got a good answer was sent (clock ms; -Infinity before the first): how fresh the probes' word is. */
+  probeOkStartedAt = -Infinity
+  /** Good probe answers in a row (a failed one resets it): a window of a few probes alone is weak word that failures stopped. */
+  probeOkStreak = 0
   #probes = 0
 
   constructor (route: string, upstream: string, clock: Clock, windowMs: number, resolutionMs: number) {
@@ -81,7 +87,7 @@ export class UpstreamStats {
     const now = this.#clock.now()
     const latency = now - attempt.startedAt
     this.#window.record(outcomeIndex, latency)
-    this.signal?.record(now, latency, SIGNAL_FAILURE[outcomeIndex] === true)
+    this.signal?.record(now, latency, SIGNAL_FAILURE[outcomeIndex] === true, outcomeIndex === CONNECT)
   }
 
   /** A synthetic probe was sent (control/latency-probes.ts). */
@@ -95,6 +101,9 @@ export class UpstreamStats {
     this.#probes++
     // Neither timed nor failed (could not connect, or stopped): no evidence.
     if (latencyMs !== null || failed) this.probe?.record(this.#clock.now(), latencyMs, failed)
+    if (failed) this.probeOkStreak = 0
+    else if (latencyMs !== null) this.probeOkStreak++
+    if (latencyMs !== null && !failed && probe.startedAt > this.probeOkStartedAt) this.probeOkStartedAt = probe.startedAt
   }
 
   /** Give this upstream a signal window of `windowMs` (null removes it), and its probe twin; kept when unchanged. */

@@ -45,13 +45,13 @@ export const ShiftSchema = strict({
   }, { description: 'What is measured.' })),
   threshold: Duration('Trip when the signal stays above this for `for`.'),
   for: Type.Optional(Duration('Dwell: how long a signal (latency, errors or stall) must stay in breach before the first step. Short, because each signal has its own rail against blips: the quantile needs 5 % of a 2 s window over the threshold, the failure rate 20 attempts, the stall more stuck attempts than a flowing channel can have.', '100ms')),
-  step: Type.Optional(Percent('Share of the route\'s traffic moved to the backups per step. The first step of an episode goes straight to max when the backups are known good (their probes or traffic are fast and not failing); onto unmeasured backups it is a trial of this size.', '25%')),
+  step: Type.Optional(Percent('Share of the route\'s traffic moved to the backups per step. The first step of an episode goes straight to max when the backups are known good (fast and not failing by probe answers to probes sent since the incident began, or by their traffic); otherwise it is a trial of this size, and the next step waits until the trial\'s requests are old enough to show the backups fast (1.1 × recover.threshold / quantile: then straight to max) or slow (1.1 × threshold / quantile: then steps of this size while they stay under the threshold).', '25%')),
   interval: Type.Optional(Duration('Time between steps while the breach lasts.', '250ms')),
   max: Type.Optional(Percent('Most of the route\'s traffic that may be moved. @default 100% minus minShare', undefined)),
   minShare: Type.Optional(Percent('Share of real traffic the primaries always keep. With probes on, recovery is watched by the probes and no customer needs to wait on a slow primary; without probes, real requests are the only way to see recovery. @default 0% with probes, 5% without', undefined)),
   cooldown: Type.Optional(Duration('After a trip, no ramp-back starts before this has passed.', '10s')),
   recover: Type.Optional(strict({
-    threshold: Type.Optional(Duration('Recovered when the signal stays below this (lower than threshold: hysteresis). @default half of threshold')),
+    threshold: Type.Optional(Duration('Recovered when the signal stays below this (lower than threshold: hysteresis).', 'half of threshold')),
     for: Type.Optional(Duration('How long the signal must stay below recover.threshold before ramping back; doubles with each trip that follows a ramp-back, up to maxFor.', '3s')),
     maxFor: Type.Optional(Duration('Cap of the lengthened recovery dwell; after this long fully restored, the trip count is forgotten.', '60s')),
     step: Type.Optional(Percent('Share moved back to the primaries per ramp step (linear curve), or the first step (exponential curve, doubling).', '20%')),
@@ -59,7 +59,7 @@ export const ShiftSchema = strict({
     curve: Type.Optional(Type.Unsafe<'linear' | 'exponential'>({ type: 'string', enum: ['linear', 'exponential'], description: 'linear: equal steps; exponential: step, 2×step, 4×step… (slow start). @default linear' }))
   }, { description: 'Moving traffic back once the primaries are healthy again.' })),
   errors: Type.Optional(Type.Union([Type.Literal(false), strict({
-    rate: Type.Optional(Percent('Trip when more than this share of the primaries\' finished attempts failed (5xx, reset, timeout, invalid response; connect failures are the breaker\'s and retry\'s job). Measured over the newest signal slots holding minSamples attempts, so a storm is seen within about a slot at high traffic.', '20%')),
+    rate: Type.Optional(Percent('Trip when more than this share of the primaries\' finished attempts failed (5xx, reset, timeout, invalid response). Measured over the newest signal slots holding minSamples attempts, so a storm is seen within about a slot at high traffic. Connect failures are not failures here but a sign the primaries are down: beyond 5 % of the attempts, the signal stands aside (failover, retries, health checks and the breaker handle a dead upstream, and bring it back as soon as it answers). After an error trip, ramping back needs word that the failures stopped: real attempts, or 8 good probe answers in a row.', '20%')),
     recoverRate: Type.Optional(Percent('Calm only below this failure share. @default half of rate', undefined)),
     minSamples: Type.Optional(Count('Finished attempts the failure share needs. @default 20', 1, 100000))
   }, { description: 'The failure-rate signal.' })], { description: 'The primaries\' failure rate as a second trip signal, with the same dwell, steps, hysteresis and backup guard as latency; false turns it off. @default on' })),

@@ -58,7 +58,7 @@ export interface DrillResult {
   readonly pass: boolean
   readonly policy: string | null
   /** What was run: load kind, warm-up and tail. */
-  readonly plan: { readonly load: Drill['load'], readonly healthCheck: boolean, readonly warmupMs: number, readonly tailMs: number }
+  readonly plan: { readonly load: Drill['load'], readonly healthCheck: boolean, readonly retry: string, readonly warmupMs: number, readonly tailMs: number }
   readonly steps: StepRecord[]
   readonly counts: {
     readonly sent: number
@@ -84,7 +84,7 @@ export async function runDrill (drill: Drill, config: RunConfig, signal: AbortSi
   const began = performance.now()
   const healMs = plannedHealMs(drill)
   const durationMs = config.warmupMs + healMs + drill.tailMs
-  const plan = { load: drill.load, healthCheck: drill.healthCheck, warmupMs: config.warmupMs, tailMs: drill.tailMs }
+  const plan = { load: drill.load, healthCheck: drill.healthCheck, retry: drill.retry ?? 'connect-failure', warmupMs: config.warmupMs, tailMs: drill.tailMs }
   const empty = (kind: 'setup' | 'harness' | 'interrupted', message: string, policy: string | null = null): DrillResult => ({
     name: drill.name, expect: drill.expect, startedAt, durationMs: performance.now() - began, failure: { kind, message }, figures: [], pass: false, policy, plan,
     steps: [], counts: { sent: 0, arrivals: {}, unmarked: {}, unread: {} }, events: [], attemptFailed: { total: 0, by: {}, first: [] },
@@ -94,7 +94,7 @@ export async function runDrill (drill: Drill, config: RunConfig, signal: AbortSi
   let setup: DrillSetup
   try {
     // received keeps every request of the drill (plus health checks and probes) with room to spare.
-    setup = await startDrillSetup({ healthCheck: drill.healthCheck, maxReceived: Math.ceil(config.ratePerSec * durationMs / 1000) * 2 + 20_000 })
+    setup = await startDrillSetup({ healthCheck: drill.healthCheck, retry: drill.retry, maxReceived: Math.ceil(config.ratePerSec * durationMs / 1000) * 2 + 20_000 })
   } catch (err) {
     return empty(err instanceof SetupError ? 'setup' : 'harness', (err as Error).message)
   }
@@ -230,7 +230,7 @@ function evaluate (drill: Drill, config: RunConfig, policy: string, startedAt: s
     figures,
     pass: allPass(figures),
     policy,
-    plan: { load: drill.load, healthCheck: drill.healthCheck, warmupMs: config.warmupMs, tailMs: drill.tailMs },
+    plan: { load: drill.load, healthCheck: drill.healthCheck, retry: drill.retry ?? 'connect-failure', warmupMs: config.warmupMs, tailMs: drill.tailMs },
     steps,
     counts: { sent: run.results.length, arrivals: arrivalCount, unmarked, unread },
     events: events.filter(e => e.kind !== 'attempt.failed'),

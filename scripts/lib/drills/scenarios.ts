@@ -8,6 +8,7 @@
  * setup.ts), so a FAIL means the defaults miss the target, not a tuning slip.
  */
 import type { FaultUpstream } from '../fault-upstream.js'
+import type { DrillRetry } from './setup.js'
 import { atMost, happened, info, type Figure } from './figures.js'
 import {
   clientFailures, countArrivals, countReversals, duplicateKeys, firstArrival, firstShareBucket, fiveXxShare,
@@ -59,6 +60,8 @@ export interface Drill {
   readonly load: 'keyed' | 'get'
   /** Adds `healthCheck: { path: /healthz, interval: 1s }` to the route. */
   readonly healthCheck: boolean
+  /** Retries of the route (setup.ts); connect-failure when absent. */
+  readonly retry?: DrillRetry
   readonly steps: readonly Step[]
   /** Load kept up after the heal, to see the ramp back. */
   readonly tailMs: number
@@ -168,10 +171,12 @@ const blackhole: Drill = {
 const errors: Drill = {
   name: 'errors',
   summary: 'primary answers 30 % 503s for 15 s (GET, no key): ≤ 0.5 % of clients see a 5xx during the fault',
-  expect: 'pay-primary answers 30 % of requests with 503 for 15 s under unkeyed GET load. The gateway (breaker, ejection, shift) ' +
-    'should keep the 5xx share seen by clients during the fault at or below 0.5 %.',
+  expect: 'pay-primary answers 30 % of requests with 503 for 15 s under unkeyed GET load, the route retrying as the README\'s ' +
+    'defaults do (retry: {}). The shift should move the traffic on the failure rate before the retry budget runs out, keeping ' +
+    'the 5xx share seen by clients during the fault at or below 0.5 %.',
   load: 'get',
   healthCheck: false,
+  retry: 'defaults',
   steps: [
     { atMs: 0, label: 'fault: pay-primary answers 30 % 503', apply: u => { u.primary.set({ errorRate: 0.3, errorStatus: 503 }) } },
     heal(FAULT_MS, 'heal: pay-primary answers 200 again', u => { u.primary.set({}) })

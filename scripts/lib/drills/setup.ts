@@ -23,8 +23,16 @@ export class SetupError extends Error {
   override readonly name = 'SetupError'
 }
 
+/**
+ * Retries in the drill policy: `connect-failure` (what payments need: only a
+ * request that was never sent is sent again), or the README's defaults
+ * (`retry: {}`: connect failure, reset, 502, 503, 504 within the budget),
+ * which a GET route would have.
+ */
+export type DrillRetry = 'connect-failure' | 'defaults'
+
 /** The drill policy for the two upstream URLs (port 0 everywhere: addresses come from gw.addresses()). */
-export function drillPolicy (primaryUrl: string, backupUrl: string, healthCheck: boolean): string {
+export function drillPolicy (primaryUrl: string, backupUrl: string, healthCheck: boolean, retry: DrillRetry = 'connect-failure'): string {
   return `version: drill
 listeners: [{ name: public, host: 127.0.0.1, port: 0 }]
 admin: { host: 127.0.0.1, port: 0 }
@@ -35,7 +43,7 @@ routes:
       - { name: ${PRIMARY}, url: ${JSON.stringify(primaryUrl)}, role: primary }
       - { name: ${BACKUP}, url: ${JSON.stringify(backupUrl)}, role: backup }
     shift: { threshold: 1s, recover: { threshold: 500ms } }
-    retry: { on: [connect-failure] }
+    retry: ${retry === 'defaults' ? '{}' : '{ on: [connect-failure] }'}
     idempotency: {}
 ${healthCheck ? '    healthCheck: { path: /healthz, interval: 1s }\n' : ''}`
 }
@@ -53,7 +61,7 @@ export interface DrillSetup {
 }
 
 /** Starts everything and checks it with one request. */
-export async function startDrillSetup (opts: { healthCheck: boolean, maxReceived: number }): Promise<DrillSetup> {
+export async function startDrillSetup (opts: { healthCheck: boolean, retry?: DrillRetry, maxReceived: number }): Promise<DrillSetup> {
   const started: FaultUpstream[] = []
   let gw: Gateway | undefined
   const closeAll = async (): Promise<void> => {
@@ -68,7 +76,7 @@ export async function startDrillSetup (opts: { healthCheck: boolean, maxReceived
       started.push(await startFaultUpstream({ name, baseline: { latencyMs: BASE_LATENCY_MS }, maxReceived: opts.maxReceived }))
     }
     const [primary, backup] = started as [FaultUpstream, FaultUpstream]
-    const policy = drillPolicy(primary.url, backup.url, opts.healthCheck)
+    const policy = drillPolicy(primary.url, backup.url, opts.healthCheck, opts.retry)
     gw = await startGateway(policy)
     const listener = gw.addresses().listeners[0]
     if (listener === undefined) throw new SetupError('the gateway opened no listener')
