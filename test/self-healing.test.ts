@@ -51,14 +51,19 @@ function load (t: { teardown (fn: () => unknown): void }, url: string): { answer
   return { answers, stop }
 }
 
+/** Waits until the backup has been probed a few times (its word is in), then lets the route settle. */
+async function backupProbed (gw: Awaited<ReturnType<typeof startGateway>>['gw'], settleMs = 1000): Promise<void> {
+  await until(() => (gw.status() as any).routes[0].upstreams[1].probes.sent >= 4, 5000, 'backup probed')
+  await new Promise(resolve => setTimeout(resolve, settleMs))
+}
+
 const firstArrivalAfter = (u: Awaited<ReturnType<typeof upstream>>, at: number): number | null =>
   u.received.find(r => r.at >= at && r.url.startsWith('/pay'))?.at ?? null
 
 t.test('5 s spike: the stall moves everything to the known-good backup in about a second, nobody waits on the primary after, probes bring it back', async t => {
   const { url, gw, primary, backup } = await setup(t)
   const l = load(t, url)
-  await until(() => (gw.status() as any).routes[0].upstreams[1].probes.sent >= 4, 5000, 'backup probed')
-  await new Promise(resolve => setTimeout(resolve, 1500))
+  await backupProbed(gw, 1500)
   const status = gw.status() as any
   t.equal(status.routes[0].upstreams[1].total['2xx'], 0, 'the backup got no real traffic before the incident…')
   t.equal(backup.count, 0, '(as the backup itself counts)')
@@ -101,8 +106,7 @@ t.test('5 s spike: the stall moves everything to the known-good backup in about 
 t.test('black hole: accepted, never answered — seen as fast as a slow primary', async t => {
   const { url, gw, primary, backup } = await setup(t, '    timeouts: { responseHeaders: 3s }\n')
   const l = load(t, url)
-  await until(() => (gw.status() as any).routes[0].upstreams[1].probes.sent >= 4, 5000, 'backup probed')
-  await new Promise(resolve => setTimeout(resolve, 1000))
+  await backupProbed(gw)
   const at = Date.now()
   primary.set({ hangRate: 1 })
   await until(() => firstArrivalAfter(backup, at) !== null, 5000, 'first request at the backup')
@@ -119,8 +123,7 @@ t.test('black hole: accepted, never answered — seen as fast as a slow primary'
 t.test('30 % of answers are 503: the failure rate moves traffic; latency never breached', async t => {
   const { url, gw, primary, backup } = await setup(t)
   const l = load(t, url)
-  await until(() => (gw.status() as any).routes[0].upstreams[1].probes.sent >= 4, 5000, 'backup probed')
-  await new Promise(resolve => setTimeout(resolve, 1000))
+  await backupProbed(gw)
   const at = Date.now()
   primary.set({ errorRate: 0.3, errorStatus: 503 })
   await until(() => firstArrivalAfter(backup, at) !== null, 5000, 'first request at the backup')
@@ -138,8 +141,7 @@ t.test('30 % of answers are 503: the failure rate moves traffic; latency never b
 t.test('backup as slow as the primary: its probe sent at the first sign of trouble is not back, so only a trial step, then hold', async t => {
   const { url, gw, primary, backup } = await setup(t)
   const l = load(t, url)
-  await until(() => (gw.status() as any).routes[0].upstreams[1].probes.sent >= 4, 5000, 'backup probed')
-  await new Promise(resolve => setTimeout(resolve, 1000))
+  await backupProbed(gw)
   const at = Date.now()
   primary.set({ latencyMs: 5000 })
   backup.set({ latencyMs: 5000 })
@@ -160,8 +162,7 @@ t.test('backup as slow as the primary: its probe sent at the first sign of troub
 t.test('primary killed: its in-flight requests reset, new ones are refused — failover\'s case, no shift; back as soon as it listens', async t => {
   const { url, gw, primary, backup } = await setup(t, '    retry: { on: [connect-failure] }\n    healthCheck: { path: /healthz, interval: 250ms }\n')
   const l = load(t, url)
-  await until(() => (gw.status() as any).routes[0].upstreams[1].probes.sent >= 4, 5000, 'backup probed')
-  await new Promise(resolve => setTimeout(resolve, 1000))
+  await backupProbed(gw)
   primary.set({ latencyMs: 300 }) // a pile of requests in flight to reset at the kill
   await new Promise(resolve => setTimeout(resolve, 600))
   await primary.setDown(true)
