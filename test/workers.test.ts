@@ -52,6 +52,10 @@ t.test('--workers 2, memory store: one key over both workers reaches the upstrea
   t.ok(status.workers.every((w: any) => w.requests > 0), `both workers took requests (${status.workers.map((w: any) => w.requests).join(', ')})`)
   t.equal(status.routes[0].delivery.requests + status.routes[0].delivery.replays + status.routes[0].delivery.waited >= 1, true)
   t.equal(status.store.heldBy, 'primary process')
+  // /metrics on the primary: the workers' series combined (counts summed over both).
+  const metrics = await (await request(`http://127.0.0.1:${admin}/metrics`)).body.text()
+  const ok2xx = [...metrics.matchAll(/^gateway_requests_total\{route="pay"[^}]*class="2xx"\} (\d+)$/gm)].map(m => Number(m[1]))
+  t.same(ok2xx, [16], 'gateway_requests_total sums both workers: 16 answered 2xx')
 
   // A worker killed outright is replaced (after 0.5 s: it died young), and traffic goes on.
   const victim = Number(status.workers[0].pid)

@@ -1,6 +1,7 @@
 /**
  * The admin API on its own listener (127.0.0.1 by default), built with
- * fastify: GET /healthz (no token needed), GET /status, POST /reload. Every
+ * fastify: GET /healthz (no token needed), GET /status, GET /metrics
+ * (Prometheus), POST /reload. Every
  * endpoint is also served under /admin/ so `POST /admin/reload` works too.
  * Errors use the same problem shape as the data plane.
  */
@@ -19,6 +20,8 @@ export interface AdminApi {
   readonly events: EventLog
   reload (): Promise<ReloadRecord>
   health (): { ok: boolean, version: string, generation: number }
+  /** The Prometheus text exposition (metrics/). */
+  metrics (): Promise<{ contentType: string, body: string }>
 }
 
 export interface AdminServer {
@@ -46,6 +49,10 @@ export async function startAdmin (config: AdminConfig, api: AdminApi): Promise<A
       return await reply.code(h.ok ? 200 : 503).send({ status: h.ok ? 'ok' : 'draining', version: h.version, generation: h.generation })
     })
     app.get(`${prefix}/status`, async () => api.status())
+    app.get(`${prefix}/metrics`, async (_req, reply) => {
+      const m = await api.metrics()
+      return await reply.type(m.contentType).header('cache-control', 'no-store').send(m.body)
+    })
     registerEvents(app, prefix, api.events)
     app.post(`${prefix}/reload`, async (req, reply) => {
       const r = await api.reload()

@@ -28,6 +28,8 @@ import { createUpgradeHandler } from '../proxy/upgrade.js'
 import { startAdmin, type AdminServer } from '../admin/server.js'
 import { prepareReload, type Env, type ReloadRecord, type ReloadTrigger } from './reload.js'
 import { buildStatus } from './status.js'
+import { GatewayMetrics } from '../metrics/index.js'
+import { metricsSource } from './metrics-source.js'
 
 export interface GatewayOptions {
   readonly policyFile: string
@@ -80,6 +82,7 @@ export class Gateway {
   #runtime: Runtime
   #listeners: Listener[] = []
   #admin: AdminServer | null = null
+  readonly #metrics: GatewayMetrics
   #watcher: PolicyWatcher | null = null
   #lastReload: ReloadRecord | null = null
   #reloading: Promise<ReloadRecord> = Promise.resolve(null as unknown as ReloadRecord)
@@ -114,6 +117,13 @@ export class Gateway {
     })
     this.#runtime = buildRuntime(snapshot, this.#runtimeDeps(), 1, this.#startedAt)
     this.#control.apply(this.#runtime)
+    this.#metrics = new GatewayMetrics(metricsSource({
+      runtime: () => this.#runtime,
+      listeners: () => this.#listeners,
+      shiftView: name => this.#control.shiftView(name),
+      store: () => ({ kind: this.#shared.kind, up: this.#shared.up() }),
+      clock: this.#clock
+    }), this.#events)
   }
 
   #runtimeDeps (): RuntimeDeps {
@@ -160,7 +170,9 @@ export class Gateway {
     }
     const admin = this.#runtime.snapshot.admin
     if (admin !== null && withAdmin) {
+      const metrics = this.#metrics
       this.#admin = await startAdmin(admin, {
+        metrics: async () => ({ contentType: metrics.contentType, body: await metrics.text() }),
         status: () => this.status(),
         events: this.#events,
         reload: async () => await this.reload('admin'),
@@ -180,6 +192,8 @@ export class Gateway {
   get stats (): StatsRegistry { return this.#stats }
   get events (): EventLog { return this.#events }
   get control (): ControlLoop { return this.#control }
+  /** Prometheus metrics (also served on the admin API as GET /metrics). */
+  get metrics (): GatewayMetrics { return this.#metrics }
 
   addresses (): Addresses {
     return {
@@ -263,6 +277,7 @@ export class Gateway {
     const forced = results.reduce((n, r) => n + r.forced, 0)
     if (forced > 0) this.#logger.warn({ forced }, 'drain timeout reached; cut requests still in flight')
     await this.#admin?.close()
+    this.#metrics.close()
     this.#control.stop()
     await this.#prober.close()
     await this.#latencyProbes.close()

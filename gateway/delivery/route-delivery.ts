@@ -7,6 +7,7 @@ import type { Clock } from '../core/clock.js'
 import type { IdempotencyConfig, RetryConfig } from '../policy/snapshot.js'
 import type { IdempotencyStore } from '../idempotency/types.js'
 import { RetryBudget } from './budget.js'
+import { ResponseTally } from '../core/response-tally.js'
 
 export interface DeliveryCounters {
   requests: number
@@ -46,6 +47,8 @@ export interface UpgradeCounters {
 
 export class RouteDelivery {
   readonly counters: DeliveryCounters = zero()
+  /** What clients got from this route (counted by the listener as each response closes). */
+  readonly responses = new ResponseTally()
   readonly upgrades: UpgradeCounters = { active: 0, upgraded: 0, refused: 0, failed: 0, idleClosed: 0 }
   budget: RetryBudget | null = null
   store: IdempotencyStore | null = null

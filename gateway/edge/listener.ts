@@ -15,6 +15,8 @@ import type { ListenerConfig } from '../policy/snapshot.js'
 import { endSocketWithProblem } from './problem.js'
 import { ConnectionGate } from './connections.js'
 import { expectContinue } from './continue.js'
+import { ResponseTally } from '../core/response-tally.js'
+import { recordResponse, tagResponse } from './response-tag.js'
 
 /** Serves one request (the proxy's handler). */
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void
@@ -31,6 +33,8 @@ export class Listener {
   readonly #gate: ConnectionGate
   /** Sockets handed to the upgrade handler (tunnels and their handshakes): drain ends them. */
   readonly #tunnels = new Set<Duplex>()
+  /** Responses to requests no route took (refused at the edge, no route, unparsable). */
+  readonly unrouted = new ResponseTally()
 
   constructor (config: ListenerConfig, handler: RequestHandler, upgrade: UpgradeHandler | null = null) {
     this.config = config
@@ -45,6 +49,7 @@ export class Listener {
         return
       }
       this.#inflight++
+      tagResponse(res, performance.now(), this.unrouted)
       gate.begin(req.socket, res)
       res.on('close', onResponseClose)
       // While draining, tell keep-alive clients to go (Node adds "Connection: close").
@@ -71,7 +76,7 @@ export class Listener {
       expectContinue(res)
       onRequest(req, res)
     })
-    this.#server.on('clientError', onClientError)
+    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => { onClientError(err, socket, this.unrouted) })
     if (upgrade !== null) {
       const take: UpgradeHandler = (req, socket, head) => {
         if (gate.isRefused(socket as Socket)) {
@@ -131,6 +136,7 @@ export class Listener {
 
   #responseClosed (res: ServerResponse): void {
     this.#inflight--
+    recordResponse(res, performance.now())
     this.#gate.done(res)
     if (this.#draining) {
       this.#server.closeIdleConnections()
@@ -139,7 +145,7 @@ export class Listener {
   }
 }
 
-function onClientError (err: NodeJS.ErrnoException, socket: Duplex): void {
+function onClientError (err: NodeJS.ErrnoException, socket: Duplex, tally: ResponseTally): void {
   // A response already under way cannot be replaced by an error answer.
   const started = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true
   if (err.code === 'ECONNRESET' || !socket.writable || started) {
@@ -154,5 +160,6 @@ function onClientError (err: NodeJS.ErrnoException, socket: Duplex): void {
   const detail = spec === ERRORS.REQUEST_TIMEOUT
     ? 'the request line and headers did not arrive within the listener\'s requestHeaders timeout'
     : spec === ERRORS.HEADERS_TOO_LARGE ? 'the request line and headers exceed the listener\'s maxHeaderSize' : 'the request could not be parsed as HTTP/1.1'
+  tally.record(spec.status, true, spec.code, null)
   endSocketWithProblem(socket, spec, { requestId: randomUUID(), detail })
 }

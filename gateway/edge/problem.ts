@@ -6,6 +6,7 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { ErrorSpec } from '../core/errors.js'
+import { tagError } from './response-tag.js'
 
 export interface ProblemContext {
   readonly requestId: string
@@ -44,6 +45,7 @@ export function sendProblem (res: ServerResponse, spec: ErrorSpec, ctx: ProblemC
   }
   if (ctx.upstream !== undefined) headers['x-gateway-upstream'] = ctx.upstream
   if (ctx.retryAfterSeconds !== undefined) headers['retry-after'] = ctx.retryAfterSeconds
+  tagError(res, spec.code)
   res.writeHead(spec.status, headers)
   res.end(body)
 }

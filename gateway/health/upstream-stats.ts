@@ -9,6 +9,7 @@ import { SlidingWindow, type WindowView } from './sliding-window.js'
 import { SignalWindow } from './signal-window.js'
 import { OUTCOMES, OUTCOME_INDEX, type InflightAttempt } from './outcome.js'
 import { LinkedList } from '../core/linked-list.js'
+import { LatencyBuckets } from '../core/latency-buckets.js'
 
 /**
  * Outcomes the shift's error signal counts: the upstream took the request
@@ -40,6 +41,8 @@ export class UpstreamStats {
   /** Attempts waiting for headers, oldest first (a list, not a Set: see core/linked-list.ts). */
   readonly inflight = new LinkedList<InflightAttempt>()
   readonly #totals = new Float64Array(OUTCOMES.length)
+  /** All-time time to response headers (or to the failure) of sampled attempts, for the metrics. */
+  readonly latency = new LatencyBuckets()
   readonly #clock: Clock
   #window: SlidingWindow
   #windowMs: number
@@ -87,6 +90,7 @@ export class UpstreamStats {
     const now = this.#clock.now()
     const latency = now - attempt.startedAt
     this.#window.record(outcomeIndex, latency)
+    this.latency.observe(latency)
     this.signal?.record(now, latency, SIGNAL_FAILURE[outcomeIndex] === true, outcomeIndex === CONNECT)
   }
 
@@ -128,6 +132,11 @@ export class UpstreamStats {
     this.#window.close()
     this.#window = new SlidingWindow(slots)
     this.#windowMs = windowMs
+  }
+
+  /** All-time attempts by outcome (index into OUTCOMES). */
+  total (outcomeIndex: number): number {
+    return this.#totals[outcomeIndex] as number
   }
 
   view (): UpstreamStatsView {

@@ -38,7 +38,7 @@ export const AdminSchema = strict({
     description: 'Name of an environment variable holding the bearer token the admin API requires. The token itself never goes in the file.',
     'x-hint': 'give the NAME of an environment variable, e.g. GATEWAY_ADMIN_TOKEN'
   }))
-}, { description: 'The admin API (status, health, reload) on its own listener. Omit to run without one. With tokenEnv set, the variable must hold at least 8 characters or the gateway refuses to start.' })
+}, { description: 'The admin API (status, health, metrics, events, reload) on its own listener. Omit to run without one. With tokenEnv set, the variable must hold at least 8 characters or the gateway refuses to start.' })
 
 const timeouts = (description: string) => strict({
   connect: Type.Optional(Duration('Time allowed to open a TCP connection to the upstream.', '2s')),

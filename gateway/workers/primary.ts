@@ -18,6 +18,7 @@ import { startAdmin, type AdminServer } from '../admin/server.js'
 import { Hub, type HubWorker } from './hub.js'
 import { isMessage, type ToPrimary, type ToWorker } from './protocol.js'
 import { aggregateStatus } from './aggregate.js'
+import { aggregateMetrics } from '../metrics/index.js'
 
 /** A worker could not start; `message` is safe to print (no stack, no paths). */
 export class WorkerStartError extends Error {}
@@ -77,7 +78,8 @@ export class Primary {
         status: () => this.status() as unknown as object,
         events: this.#events,
         reload: async () => await this.reload('admin'),
-        health: () => ({ ok: !this.#stopping, version: this.#version, generation: 0 })
+        health: () => ({ ok: !this.#stopping, version: this.#version, generation: 0 }),
+        metrics: async () => await this.metrics()
       })
     }
     if (this.#o.watch) {
@@ -90,6 +92,12 @@ export class Primary {
   async status (): Promise<object> {
     const all = await Promise.all([...this.#workers.values()].map(async w => await this.#ask(w, id => ({ t: 'status', id }))))
     return aggregateStatus(all as object[], this.#o.workers)
+  }
+
+  /** Every worker's metrics, combined (counts summed, shares and states averaged). */
+  async metrics (): Promise<{ contentType: string, body: string }> {
+    const all = await Promise.all([...this.#workers.values()].map(async w => await this.#ask(w, id => ({ t: 'metrics', id }))))
+    return await aggregateMetrics(all as Parameters<typeof aggregateMetrics>[0])
   }
 
   async reload (trigger: ReloadTrigger): Promise<ReloadRecord> {

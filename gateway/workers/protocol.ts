@@ -29,6 +29,7 @@ export type ToWorker =
   | { readonly t: 'answer', readonly id: number, readonly value: unknown, readonly error?: string }
   | { readonly t: 'fleet', readonly reports: readonly ShareReport[] }
   | { readonly t: 'status', readonly id: number }
+  | { readonly t: 'metrics', readonly id: number }
   | { readonly t: 'reload', readonly id: number, readonly trigger: ReloadRecord['trigger'] }
   | { readonly t: 'drain' }
 

@@ -35,6 +35,7 @@ export async function runWorker (file: string, logger: Logger): Promise<void> {
     if (link.receive(m) || !isMessage(m)) return
     const msg = m as ToWorker
     if (msg.t === 'status') send({ t: 'answer', id: msg.id, value: gw.status() })
+    else if (msg.t === 'metrics') gw.metrics.json().then(v => { send({ t: 'answer', id: msg.id, value: v }) }, () => { send({ t: 'answer', id: msg.id, value: [] }) })
     else if (msg.t === 'reload') gw.reload(msg.trigger).then(r => { send({ t: 'answer', id: msg.id, value: r }) }, () => { send({ t: 'answer', id: msg.id, value: null }) })
     else if (msg.t === 'drain') drain()
   })

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Run before `npm test` (npm's pretest). The tests use two real programs:
+#   - redis-server: the fleet tests start and kill their own on free ports;
+#   - promtool (Debian package prometheus): the metrics tests check /metrics
+#     with Prometheus's own text-format parser and linter.
+# On a fresh Debian/Ubuntu machine this installs what is missing (as root,
+# or with sudo); elsewhere it says what to install. It never starts a
+# server itself (and stops the ones the packages start).
+set -euo pipefail
+missing=()
+if ! command -v redis-server >/dev/null 2>&1 && [ ! -x "${REDIS_SERVER:-/usr/bin/redis-server}" ]; then missing+=(redis-server); fi
+if ! command -v promtool >/dev/null 2>&1 && [ ! -x "${PROMTOOL:-/usr/bin/promtool}" ]; then missing+=(prometheus); fi
+if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
+if command -v apt-get >/dev/null 2>&1; then
+  SUDO=""
+  if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
+  echo "pretest: installing ${missing[*]} (Debian packages) for the tests"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The packages start services (redis on 6379, prometheus on 9090); the tests use neither.
+  $SUDO service redis-server stop >/dev/null 2>&1 || true
+  $SUDO service prometheus stop >/dev/null 2>&1 || true
+  exit 0
+fi
+echo "pretest: the tests need redis-server (Redis 6 or later) and promtool (Prometheus) on PATH, or REDIS_SERVER= / PROMTOOL= their paths" >&2
+exit 1
