@@ -66,6 +66,8 @@ t.test('example-payments.yaml uses every option', async t => {
   t.ok(ups.some(u => u.weight > 1), 'a weighted upstream')
   t.ok(ups.some(u => u.priority === 1), 'a backup')
   t.ok(ups.some(u => u.priority > 1), 'a numeric priority level')
+  t.equal(s.accessLog?.destination, join(POLICIES, 'logs', 'access.log'), 'an access log file, relative to the policy file')
+  t.equal(s.accessLog?.sampleRatio, 0.1, 'sampled')
 })
 
 // One mistake per line; `at` is the text the issue must point at (its column).

@@ -8,7 +8,7 @@ import { silentLogger, type Logger } from '../core/logger.js'
 import { loadPolicyFile } from '../policy/load.js'
 import { PolicyError, formatIssue } from '../policy/issues.js'
 import { PolicyWatcher } from '../policy/watcher.js'
-import type { PolicySnapshot, StoreConfig } from '../policy/snapshot.js'
+import type { AccessLogConfig, PolicySnapshot, StoreConfig } from '../policy/snapshot.js'
 import { StatsRegistry } from '../health/stats-registry.js'
 import { buildRuntime, runtimeKeys, type Runtime, type RuntimeDeps } from '../proxy/runtime.js'
 import { HealthRegistry } from '../health/health-registry.js'
@@ -24,6 +24,7 @@ import { DeadlineSweeper } from '../proxy/deadlines.js'
 import { UploadGuard } from '../edge/upload-guard.js'
 import { createRequestHandler, type HandlerDeps } from '../proxy/handler.js'
 import { Listener } from '../edge/listener.js'
+import { AccessLog } from '../edge/access-log.js'
 import { createUpgradeHandler } from '../proxy/upgrade.js'
 import { startAdmin, type AdminServer } from '../admin/server.js'
 import { prepareReload, type Env, type ReloadRecord, type ReloadTrigger } from './reload.js'
@@ -83,6 +84,7 @@ export class Gateway {
   #listeners: Listener[] = []
   #admin: AdminServer | null = null
   readonly #metrics: GatewayMetrics
+  #accessLog: AccessLog | null = null
   #watcher: PolicyWatcher | null = null
   #lastReload: ReloadRecord | null = null
   #reloading: Promise<ReloadRecord> = Promise.resolve(null as unknown as ReloadRecord)
@@ -168,6 +170,7 @@ export class Gateway {
       this.#listeners.push(listener)
       await listener.listen()
     }
+    await this.#useAccessLog(this.#runtime.snapshot.accessLog)
     const admin = this.#runtime.snapshot.admin
     if (admin !== null && withAdmin) {
       const metrics = this.#metrics
@@ -259,9 +262,26 @@ export class Gateway {
       this.#events.add({ kind: 'policy.reload', route: '*', before, after: s.version, enforced: true, detail: `generation ${rt.generation} (${trigger})` })
       this.#logger.info({ trigger, version: s.version, generation: rt.generation }, 'policy reloaded')
     }
+    // Every reload (SIGHUP after log rotation too) reopens the access log file, or applies a changed block.
+    await this.#useAccessLog(this.#runtime.snapshot.accessLog)
     // An unchanged file after a failed reload does not hide that failure.
     if (record.changed || !record.ok || this.#lastReload?.ok !== false) this.#lastReload = record
     return record
+  }
+
+  /** The policy's access log: the same block reopens its file, a changed one replaces it. */
+  async #useAccessLog (cfg: AccessLogConfig | null): Promise<void> {
+    const old = this.#accessLog
+    if (old !== null && cfg !== null && old.config.destination === cfg.destination && old.config.sampleRatio === cfg.sampleRatio) {
+      old.reopen()
+      return
+    }
+    this.#accessLog = cfg === null ? null : new AccessLog(cfg, err => {
+      const code = (err as NodeJS.ErrnoException).code
+      this.#logger.error({ code: code ?? 'ERROR' }, 'access log cannot be written; its lines are dropped, requests are served')
+    }, this.#random)
+    for (const l of this.#listeners) l.accessLog = this.#accessLog
+    await old?.close()
   }
 
   /** Graceful: stop accepting, let in-flight requests finish (up to the policy's drainTimeout), close. */
@@ -278,6 +298,7 @@ export class Gateway {
     if (forced > 0) this.#logger.warn({ forced }, 'drain timeout reached; cut requests still in flight')
     await this.#admin?.close()
     this.#metrics.close()
+    await this.#useAccessLog(null)
     this.#control.stop()
     await this.#prober.close()
     await this.#latencyProbes.close()

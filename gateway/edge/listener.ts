@@ -17,6 +17,7 @@ import { ConnectionGate } from './connections.js'
 import { expectContinue } from './continue.js'
 import { ResponseTally } from '../core/response-tally.js'
 import { recordResponse, tagResponse } from './response-tag.js'
+import type { AccessLog } from './access-log.js'
 
 /** Serves one request (the proxy's handler). */
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void
@@ -35,6 +36,8 @@ export class Listener {
   readonly #tunnels = new Set<Duplex>()
   /** Responses to requests no route took (refused at the edge, no route, unparsable). */
   readonly unrouted = new ResponseTally()
+  /** Set by the composition root from the policy's accessLog block (swapped on reload). */
+  accessLog: AccessLog | null = null
 
   constructor (config: ListenerConfig, handler: RequestHandler, upgrade: UpgradeHandler | null = null) {
     this.config = config
@@ -136,7 +139,11 @@ export class Listener {
 
   #responseClosed (res: ServerResponse): void {
     this.#inflight--
-    recordResponse(res, performance.now())
+    const now = performance.now()
+    recordResponse(res, now)
+    if (this.accessLog !== null) {
+      try { this.accessLog.write(res, this.config.name, now) } catch { /* a log line is never worth a request */ }
+    }
     this.#gate.done(res)
     if (this.#draining) {
       this.#server.closeIdleConnections()

@@ -6,7 +6,7 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { ErrorSpec } from '../core/errors.js'
-import { tagError } from './response-tag.js'
+import { tagBytesOut, tagError } from './response-tag.js'
 
 export interface ProblemContext {
   readonly requestId: string
@@ -46,6 +46,7 @@ export function sendProblem (res: ServerResponse, spec: ErrorSpec, ctx: ProblemC
   if (ctx.upstream !== undefined) headers['x-gateway-upstream'] = ctx.upstream
   if (ctx.retryAfterSeconds !== undefined) headers['retry-after'] = ctx.retryAfterSeconds
   tagError(res, spec.code)
+  tagBytesOut(res, headers['content-length'] as number)
   res.writeHead(spec.status, headers)
   res.end(body)
 }

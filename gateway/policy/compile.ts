@@ -5,6 +5,7 @@
  * the file identity are passed in.
  */
 import { createHash } from 'node:crypto'
+import { dirname, resolve as resolvePath } from 'node:path'
 import { parseDuration, DURATION_PATTERN, MAX_DURATION_MS } from '../core/units.js'
 import type { PolicyDoc, RouteDoc, TimeoutsDoc } from './schema.js'
 import type { PolicySource } from './source.js'
@@ -15,7 +16,8 @@ import { checkUpstreamUrl } from './upstream-url.js'
 import { compileUpgrade } from './compile-upgrade.js'
 import { compileListener, compileRouteLimits } from './compile-edge.js'
 import { compileStore } from './compile-store.js'
-import { DEFAULT_TIMEOUTS, type PolicySnapshot, type RouteConfig, type TimeoutsConfig, type UpstreamConfig } from './snapshot.js'
+import { pct } from './compile-kit.js'
+import { DEFAULT_TIMEOUTS, type AccessLogConfig, type PolicySnapshot, type RouteConfig, type TimeoutsConfig, type UpstreamConfig } from './snapshot.js'
 
 const DURATION_RE = new RegExp(DURATION_PATTERN)
 
@@ -73,6 +75,7 @@ export function compilePolicy (doc: PolicyDoc, source: PolicySource, env: Env): 
   }
   const drainTimeoutMs = duration(doc.shutdown?.drainTimeout, ['shutdown', 'drainTimeout'], 10_000)
   const store = compileStore(doc.store, source, issues, duration, env)
+  const accessLog = doc.accessLog === undefined ? null : compileAccessLog(doc.accessLog, source.file)
 
   if (issues.length > 0) return { ok: false, issues }
   const hash = createHash('sha256').update(source.text).digest('hex')
@@ -86,6 +89,7 @@ export function compilePolicy (doc: PolicyDoc, source: PolicySource, env: Env): 
     statsResolutionMs,
     drainTimeoutMs,
     store,
+    accessLog,
     routes
   })
   return { ok: true, snapshot }
@@ -183,4 +187,11 @@ function deepFreeze<T> (value: T): T {
     Object.freeze(value)
   }
   return value
+}
+
+/** accessLog: a file relative to the policy file's folder; stdout/stderr as they are. */
+function compileAccessLog (doc: NonNullable<PolicyDoc['accessLog']>, file: string): AccessLogConfig {
+  const dest = doc.destination ?? 'stdout'
+  const destination = dest === 'stdout' || dest === 'stderr' ? dest : resolvePath(dirname(file), dest)
+  return { destination, sampleRatio: pct(doc.sample, 1) }
 }

@@ -9,7 +9,7 @@
  * to say how to fix a value.
  */
 import { Type, type Static } from '@sinclair/typebox'
-import { strict, Duration, Name } from './schema-kit.js'
+import { strict, Duration, Name, Percent } from './schema-kit.js'
 import { BreakerSchema, FailoverSchema, ShiftSchema, OutlierSchema, HealthCheckSchema } from './schema-resilience.js'
 import { RetrySchema, IdempotencySchema, HedgeSchema } from './schema-delivery.js'
 import { WebSocketSchema } from './schema-upgrade.js'
@@ -118,6 +118,10 @@ export const PolicySchema = strict({
     resolution: Type.Optional(Duration('Width of one slot of the sliding window; the window moves by this step. At most window/600.', '1s'))
   }, { description: 'Shape of the per-upstream sliding windows (latency histograms and outcome counters).' })),
   store: Type.Optional(StoreSchema),
+  accessLog: Type.Optional(strict({
+    destination: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'stdout, stderr, or a file (appended to, created with its folders; a relative path is relative to the policy file). A file is reopened on every reload (SIGHUP after log rotation). @default stdout' })),
+    sample: Type.Optional(Percent('Share of successful responses (completed, status below 400) that get a line. Errors — 4xx, 5xx and responses that did not complete — always do.', '100%'))
+  }, { description: 'One JSON line per request (pino): route, upstream (by name), method, path without the query, status, durations, bytes, request id, attempts, retry / hedge / replay flags, gateway error code. Never bodies, query strings, headers or upstream addresses. Omit for none; {} for every request on stdout. Changes apply on reload.' })),
   shutdown: Type.Optional(strict({
     drainTimeout: Type.Optional(Duration('On SIGTERM: how long to let in-flight requests finish before closing their connections.', '10s'))
   }, { description: 'Graceful shutdown.' })),

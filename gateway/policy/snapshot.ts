@@ -209,6 +209,13 @@ export interface AdminConfig {
   readonly tokenEnv: string | null
 }
 
+export interface AccessLogConfig {
+  /** 'stdout', 'stderr', or an absolute file path. */
+  readonly destination: string
+  /** Share (0..1) of successful responses logged; errors always are. */
+  readonly sampleRatio: number
+}
+
 export interface PolicySnapshot {
   /** The file's `version` label, or the first 12 hex digits of its hash. */
   readonly version: string
@@ -221,6 +228,7 @@ export interface PolicySnapshot {
   readonly statsResolutionMs: number
   readonly drainTimeoutMs: number
   readonly store: StoreConfig
+  readonly accessLog: AccessLogConfig | null
   readonly routes: readonly RouteConfig[]
 }
 

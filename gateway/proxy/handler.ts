@@ -23,7 +23,7 @@ import { admitRequest } from '../edge/admit.js'
 import { acceptBody, ClientFault, startReading } from '../edge/upload.js'
 import { bodyLimits, type BodyLimits } from '../edge/upload-guard.js'
 import type { RequestHandler } from '../edge/listener.js'
-import { tagRoute } from '../edge/response-tag.js'
+import { tagRequestId, tagRoute } from '../edge/response-tag.js'
 
 export type { RequestHandler }
 export type { HandlerDeps, AttemptFailedInfo } from './deps.js'
@@ -33,6 +33,7 @@ export function createRequestHandler (deps: HandlerDeps, listener: ListenerConfi
   const limits = bodyLimits(listener)
   return function handle (req, res) {
     const scan = scanRequestHeaders(req.rawHeaders, listener.trustForwarded)
+    tagRequestId(res, scan.requestId)
     try {
       const adm = admitRequest(req, listener, scan)
       if ('reject' in adm) {
@@ -49,7 +50,7 @@ export function createRequestHandler (deps: HandlerDeps, listener: ListenerConfi
         sendProblem(res, ERRORS.ROUTE_NOT_FOUND, { requestId: scan.requestId, detail: `no route matches ${method} ${pathOnly(target)}` })
         return
       }
-      tagRoute(res, route.delivery.responses)
+      tagRoute(res, route.config.name, route.delivery.responses)
       const cfg = route.config
       if (scan.contentLength !== null && scan.contentLength > cfg.maxBodyBytes) {
         // Refused before a byte of the body is read or anything is sent upstream.

@@ -27,6 +27,7 @@ import { Attempt, type AttemptOwner } from './attempt.js'
 import { OUTCOME_INDEX } from '../health/outcome.js'
 import { responseHeaders } from './headers.js'
 import { sendProblem } from '../edge/problem.js'
+import { tagAnswer, tagAttempt, tagBytesOut, tagHedge } from '../edge/response-tag.js'
 import type { ClientFaultSink } from '../edge/upload.js'
 
 export class ProxyRequest implements AttemptOwner, Deadline, ClientFaultSink {
@@ -79,6 +80,7 @@ export class ProxyRequest implements AttemptOwner, Deadline, ClientFaultSink {
     const cfg = this.#route.config
     const a = new Attempt(this.#deps.clock, upstream, this)
     this.#attempts.push(a)
+    tagAttempt(this.#res, upstream.name, this.#attempts.length)
     const u = upstream.config
     // The first attempt uses the header array as it is (no copy on the hot
     // path); later ones copy it without the first attempt's Host.
@@ -164,6 +166,7 @@ export class ProxyRequest implements AttemptOwner, Deadline, ClientFaultSink {
       else this.#capture = null // too large to keep: the outcome is stored as unknown
     }
     if (this.#clientGone || this.#res.destroyed) return true
+    tagBytesOut(this.#res, chunk.length)
     const ok = this.#res.write(chunk)
     if (!ok) this.#res.once('drain', () => a.resume())
     return ok
@@ -260,6 +263,7 @@ export class ProxyRequest implements AttemptOwner, Deadline, ClientFaultSink {
       d.counters.hedges++
       this.#launch(u)
       this.#hedge = this.#attempts.at(-1) ?? null
+      tagHedge(this.#res)
     }, Math.max(h.minDelayMs, delay))
     this.#hedgeTimer.unref()
   }
@@ -268,6 +272,7 @@ export class ProxyRequest implements AttemptOwner, Deadline, ClientFaultSink {
 
   #commit (a: Attempt): void {
     this.#committed = a
+    tagAnswer(this.#res, a.upstream.name, this.#deps.clock.now() - a.startedAt)
     if (a === this.#hedge) this.#route.delivery.counters.hedgeWins++
     for (const other of this.#attempts) if (other !== a) other.discard()
     this.#clearTimers()
