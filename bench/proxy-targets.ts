@@ -51,7 +51,11 @@ async function startGateway(
 ): Promise<Target> {
   const { port, adminPort } = await gatewayPorts();
   const policy = path.join(logDir, `${name}.policy.yaml`);
-  await writeFile(policy, yaml(port, adminPort));
+  // BENCH_ACCESS_LOG=1: both gateways also write an access-log line per request (a file in the log dir).
+  const accessLog = process.env.BENCH_ACCESS_LOG === '1'
+    ? `accessLog: { destination: ${JSON.stringify(path.join(logDir, `${name}.access.log`))} }\n`
+    : '';
+  await writeFile(policy, yaml(port, adminPort).replace(/^routes:/m, `${accessLog}routes:`));
   const vars: Record<string, string> = {
     PORT: String(port),
     ADMIN_PORT: String(adminPort),
