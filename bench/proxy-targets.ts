@@ -51,10 +51,13 @@ async function startGateway(
 ): Promise<Target> {
   const { port, adminPort } = await gatewayPorts();
   const policy = path.join(logDir, `${name}.policy.yaml`);
-  // BENCH_ACCESS_LOG=1: both gateways also write an access-log line per request (a file in the log dir).
-  const accessLog = process.env.BENCH_ACCESS_LOG === '1'
-    ? `accessLog: { destination: ${JSON.stringify(path.join(logDir, `${name}.access.log`))} }\n`
-    : '';
+  // BENCH_ACCESS_LOG=1 (or a sample such as 10%): both gateways also write an access log (a file in the log dir).
+  const al = process.env.BENCH_ACCESS_LOG;
+  const sample = al === undefined || al === '' || al === '0' ? null : al === '1' ? '100%' : al;
+  if (sample !== null && !/^\d+(\.\d+)?%$/.test(sample)) throw new Error('BENCH_ACCESS_LOG must be 1 or a percentage (10%)');
+  const accessLog = sample === null
+    ? ''
+    : `accessLog: { destination: ${JSON.stringify(path.join(logDir, `${name}.access.log`))}, sample: ${sample} }\n`;
   await writeFile(policy, yaml(port, adminPort).replace(/^routes:/m, `${accessLog}routes:`));
   const vars: Record<string, string> = {
     PORT: String(port),
