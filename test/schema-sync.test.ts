@@ -70,11 +70,13 @@ t.test('the schema rejects unknown keys at every object level', async t => {
     for (const [key, prop] of Object.entries(s.properties ?? {})) walk(prop, path === '' ? key : `${path}.${key}`)
     for (const [pattern, prop] of Object.entries(s.patternProperties ?? {})) walk(prop, `${path}[/${pattern}/]`)
     if (s.items !== undefined) walk(s.items, `${path}[]`)
+    for (const branch of s.anyOf ?? []) walk(branch, path)
   }
   walk(plainSchema(), '')
   // The walk must have reached every object, nested ones included.
   t.same(found.sort(), [
     '',
+    'accessLog',
     'admin',
     'defaults',
     'defaults.timeouts',
@@ -95,8 +97,11 @@ t.test('the schema rejects unknown keys at every object level', async t => {
     'routes[].retry.backoff',
     'routes[].retry.budget',
     'routes[].shift',
+    'routes[].shift.errors',
+    'routes[].shift.probe',
     'routes[].shift.recover',
     'routes[].shift.signal',
+    'routes[].shift.stall',
     'routes[].timeouts',
     'routes[].upstreams[]',
     'routes[].websocket',
