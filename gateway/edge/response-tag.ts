@@ -91,11 +91,6 @@ export function tagAttempt (res: ServerResponse, upstream: string, n: number): v
   t[ATTEMPTS] = n
 }
 
-/** The newest attempt is a hedge. */
-export function tagHedge (res: ServerResponse): void {
-  (res as unknown as Tagged)[FLAGS] |= HEDGED
-}
-
 /** The answering attempt (proxy/request.ts): its upstream and time to headers. */
 export function tagAnswer (res: ServerResponse, upstream: string, ms: number): void {
   const t = res as unknown as Tagged
@@ -103,9 +98,9 @@ export function tagAnswer (res: ServerResponse, upstream: string, ms: number): v
   t[UPSTREAM_MS] = ms
 }
 
-/** A stored answer was replayed for an idempotency key. */
-export function tagReplay (res: ServerResponse): void {
-  (res as unknown as Tagged)[FLAGS] |= REPLAYED
+/** HEDGED: the newest attempt is a hedge; REPLAYED: a stored answer was replayed for an idempotency key. */
+export function tagFlag (res: ServerResponse, flag: typeof HEDGED | typeof REPLAYED): void {
+  (res as unknown as Tagged)[FLAGS] |= flag
 }
 
 /** The gateway answered with a problem (edge/problem.ts). */

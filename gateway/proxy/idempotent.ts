@@ -17,7 +17,7 @@ import { StoreUnavailableError } from '../idempotency/errors.js'
 import type { DeliveryCounters } from '../delivery/route-delivery.js'
 import type { Completion } from './deps.js'
 import { sendProblem } from '../edge/problem.js'
-import { tagBytesOut, tagReplay } from '../edge/response-tag.js'
+import { REPLAYED, tagBytesOut, tagFlag } from '../edge/response-tag.js'
 
 export const REPLAY_HEADER = 'idempotency-replayed'
 const SAFE_KEY = /^[\x21-\x7e]{1,255}$/
@@ -122,7 +122,7 @@ function replay (ctx: KeyedContext, outcome: Outcome): void {
   }
   headers.push('content-length', String(r.body.length), 'x-request-id', ctx.requestId, REPLAY_HEADER, 'true')
   if (ctx.res.destroyed) return
-  tagReplay(ctx.res)
+  tagFlag(ctx.res, REPLAYED)
   tagBytesOut(ctx.res, r.body.length)
   ctx.res.writeHead(r.status, headers)
   ctx.res.end(r.body)

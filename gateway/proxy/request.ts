@@ -27,7 +27,7 @@ import { Attempt, type AttemptOwner } from './attempt.js'
 import { OUTCOME_INDEX } from '../health/outcome.js'
 import { responseHeaders } from './headers.js'
 import { sendProblem } from '../edge/problem.js'
-import { tagAnswer, tagAttempt, tagBytesOut, tagHedge } from '../edge/response-tag.js'
+import { HEDGED, tagAnswer, tagAttempt, tagBytesOut, tagFlag } from '../edge/response-tag.js'
 import type { ClientFaultSink } from '../edge/upload.js'
 
 export class ProxyRequest implements AttemptOwner, Deadline, ClientFaultSink {
@@ -263,7 +263,7 @@ export class ProxyRequest implements AttemptOwner, Deadline, ClientFaultSink {
       d.counters.hedges++
       this.#launch(u)
       this.#hedge = this.#attempts.at(-1) ?? null
-      tagHedge(this.#res)
+      tagFlag(this.#res, HEDGED)
     }, Math.max(h.minDelayMs, delay))
     this.#hedgeTimer.unref()
   }
