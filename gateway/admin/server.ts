@@ -14,6 +14,7 @@ import type { ReloadRecord } from '../policy/reload-record.js'
 import { bearerMatches } from './auth.js'
 import type { EventLog } from '../events/log.js'
 import { registerEvents } from './events.js'
+import { registerIncidents, type IncidentsApi } from './incidents.js'
 
 export interface AdminApi {
   status (): object
@@ -22,6 +23,7 @@ export interface AdminApi {
   health (): { ok: boolean, version: string, generation: number }
   /** The Prometheus text exposition (metrics/). */
   metrics (): Promise<{ contentType: string, body: string }>
+  readonly incidents: IncidentsApi
 }
 
 export interface AdminServer {
@@ -54,6 +56,7 @@ export async function startAdmin (config: AdminConfig, api: AdminApi): Promise<A
       return await reply.type(m.contentType).header('cache-control', 'no-store').send(m.body)
     })
     registerEvents(app, prefix, api.events)
+    registerIncidents(app, prefix, api.incidents, async (reply, id) => await problem(reply, ERRORS.ADMIN_NOT_FOUND, id))
     app.post(`${prefix}/reload`, async (req, reply) => {
       const r = await api.reload()
       if (r.ok) return await reply.send(r)

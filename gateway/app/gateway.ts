@@ -30,6 +30,7 @@ import { startAdmin, type AdminServer } from '../admin/server.js'
 import { prepareReload, type Env, type ReloadRecord, type ReloadTrigger } from './reload.js'
 import { buildStatus } from './status.js'
 import { GatewayMetrics } from '../metrics/index.js'
+import { IncidentTracker } from '../incidents/index.js'
 import { metricsSource } from './metrics-source.js'
 
 export interface GatewayOptions {
@@ -85,6 +86,8 @@ export class Gateway {
   #admin: AdminServer | null = null
   readonly #metrics: GatewayMetrics
   #accessLog: AccessLog | null = null
+  readonly #incidents: IncidentTracker
+  readonly #unsubscribeIncidents: () => void
   #watcher: PolicyWatcher | null = null
   #lastReload: ReloadRecord | null = null
   #reloading: Promise<ReloadRecord> = Promise.resolve(null as unknown as ReloadRecord)
@@ -126,6 +129,11 @@ export class Gateway {
       store: () => ({ kind: this.#shared.kind, up: this.#shared.up() }),
       clock: this.#clock
     }), this.#events)
+    const routeOf = (name: string): Runtime['routes'][number] | undefined => this.#runtime.routes.find(r => r.config.name === name)
+    this.#incidents = new IncidentTracker(
+      name => routeOf(name)?.upstreams.some(u => u.weight > 0 && u.available) ?? true,
+      name => routeOf(name)?.delivery.responses ?? null)
+    this.#unsubscribeIncidents = this.#events.subscribe(this.#incidents.onEvent)
   }
 
   #runtimeDeps (): RuntimeDeps {
@@ -176,6 +184,7 @@ export class Gateway {
       const metrics = this.#metrics
       this.#admin = await startAdmin(admin, {
         metrics: async () => ({ contentType: metrics.contentType, body: await metrics.text() }),
+        incidents: this.#incidents,
         status: () => this.status(),
         events: this.#events,
         reload: async () => await this.reload('admin'),
@@ -197,6 +206,7 @@ export class Gateway {
   get control (): ControlLoop { return this.#control }
   /** Prometheus metrics (also served on the admin API as GET /metrics). */
   get metrics (): GatewayMetrics { return this.#metrics }
+  get incidents (): IncidentTracker { return this.#incidents }
 
   addresses (): Addresses {
     return {
@@ -298,6 +308,7 @@ export class Gateway {
     if (forced > 0) this.#logger.warn({ forced }, 'drain timeout reached; cut requests still in flight')
     await this.#admin?.close()
     this.#metrics.close()
+    this.#unsubscribeIncidents()
     await this.#useAccessLog(null)
     this.#control.stop()
     await this.#prober.close()

@@ -19,6 +19,7 @@ import { Hub, type HubWorker } from './hub.js'
 import { isMessage, type ToPrimary, type ToWorker } from './protocol.js'
 import { aggregateStatus } from './aggregate.js'
 import { aggregateMetrics } from '../metrics/index.js'
+import { IncidentTracker } from '../incidents/index.js'
 
 /** A worker could not start; `message` is safe to print (no stack, no paths). */
 export class WorkerStartError extends Error {}
@@ -37,6 +38,8 @@ export class Primary {
   readonly #o: PrimaryOptions
   readonly #events: EventLog
   readonly #hub: Hub
+  /** From every worker's events (availability and client impact are per worker: not known here). */
+  readonly #incidents = new IncidentTracker(() => true, () => null)
   readonly #workers = new Map<number, Worker>()
   /** The same workers as the hub sees them. */
   readonly #hubWorkers = new Map<number, HubWorker>()
@@ -55,6 +58,7 @@ export class Primary {
     this.#version = o.snapshot.version
     this.#events = new EventLog(systemClock, () => this.#version)
     this.#hub = new Hub(systemClock, this.#events)
+    this.#events.subscribe(this.#incidents.onEvent)
   }
 
   async start (): Promise<void> {
@@ -79,7 +83,8 @@ export class Primary {
         events: this.#events,
         reload: async () => await this.reload('admin'),
         health: () => ({ ok: !this.#stopping, version: this.#version, generation: 0 }),
-        metrics: async () => await this.metrics()
+        metrics: async () => await this.metrics(),
+        incidents: this.#incidents
       })
     }
     if (this.#o.watch) {
