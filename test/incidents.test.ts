@@ -10,6 +10,8 @@ import { ResponseTally } from '../gateway/core/response-tally.js'
 import type { EventDraft, GatewayEvent } from '../gateway/events/types.js'
 import { upstream, startGateway, policyYaml, route } from './helpers/harness.js'
 import { until } from './helpers/load.js'
+import { closedPort } from './helpers/net.js'
+import { runCli } from '../gateway/cli/commands.js'
 
 function stream (): { push: (d: Omit<EventDraft, 'enforced' | 'detail'> & Partial<EventDraft>, tMs: number) => GatewayEvent, events: GatewayEvent[] } {
   let seq = 0
@@ -118,4 +120,32 @@ t.test('a 5 s spike on a real gateway: one incident, its JSON and its report', a
   await missing.body.dump()
   t.equal(missing.statusCode, 404)
   t.equal(missing.headers['x-gateway-error'], 'GW_ERR_ADMIN_NOT_FOUND')
+})
+
+t.test('gateway report --policy FILE prints the newest incident\'s report; --list lists them', async t => {
+  const p = await upstream(t, { name: 'p' })
+  const adminPort = await closedPort()
+  const yaml = policyYaml(route('pay', '/', [{ name: 'p', url: p.url }], '    breaker: { consecutiveFailures: 2, openFor: 30s }\n'))
+    .replace('admin:\n  host: 127.0.0.1\n  port: 0\n', `admin:\n  host: 127.0.0.1\n  port: ${adminPort}\n`)
+  const { url, file } = await startGateway(t, yaml)
+  const capture = (): { write: (s: string) => boolean, text: () => string } => {
+    let s = ''
+    return { write: (x: string) => { s += x; return true }, text: () => s }
+  }
+  const none = capture()
+  t.equal(await runCli(['report', '--policy', file], none, capture()), 0)
+  t.equal(none.text(), 'no incidents\n')
+  p.set({ errorRate: 1, errorStatus: 500 })
+  for (let i = 0; i < 3; i++) await (await request(`${url}/x`)).body.dump()
+  const out = capture()
+  const err = capture()
+  t.equal(await runCli(['report', '--policy', file], out, err), 0, err.text())
+  t.match(out.text(), /^# Incident \S+: route pay/)
+  t.match(out.text(), /\| breaker\.open \| p \| closed → open \|/)
+  const listed = capture()
+  t.equal(await runCli(['report', '--list', '--policy', file], listed, capture()), 0)
+  t.match(listed.text(), /^\S+ {2}\S+ {2}pay {2}open {2}unavailable\n$/, 'its only upstream is out: unavailable')
+  const bad = capture()
+  t.equal(await runCli(['report', 'no-such-id', '--policy', file], capture(), bad), 1)
+  t.match(bad.text(), /no incident no-such-id/)
 })

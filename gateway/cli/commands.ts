@@ -13,6 +13,7 @@ import { availableParallelism } from 'node:os'
 import { Gateway } from '../app/gateway.js'
 import { Primary, WorkerStartError } from '../workers/primary.js'
 import { runWorker } from '../workers/worker.js'
+import { report } from './report.js'
 
 const USAGE = `usage:
   gateway run --policy FILE [--no-watch] [--workers N|auto]
@@ -21,6 +22,9 @@ const USAGE = `usage:
                                --workers: N processes sharing the listeners (auto = cores);
                                SIGTERM/SIGINT drain in-flight requests and exit 0
   gateway check FILE [FILE…]   validate policy files; lists every mistake, exit 1 if any
+  gateway report [ID] --policy FILE
+                               the post-incident report (Markdown) of an incident
+                               of the gateway running with FILE (--list: all)
   gateway --version | --help`
 
 const RUN_USAGE = `usage: gateway run --policy FILE [--no-watch] [--workers N|auto]
@@ -52,6 +56,7 @@ export async function runCli (args: readonly string[], out: Out = process.stdout
   switch (command) {
     case 'check': return await check(rest, out, err)
     case 'run': return await run(rest, out, err)
+    case 'report': return await report(rest, out, err)
     case '--version': case '-v': {
       out.write(`${packageVersion()}\n`)
       return 0
