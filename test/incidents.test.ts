@@ -8,8 +8,8 @@ import { request } from 'undici'
 import { IncidentTracker, renderReport } from '../gateway/incidents/index.js'
 import { ResponseTally } from '../gateway/core/response-tally.js'
 import type { EventDraft, GatewayEvent } from '../gateway/events/types.js'
-import { upstream, startGateway, policyYaml, route } from './helpers/harness.js'
-import { until } from './helpers/load.js'
+import { upstream, startGateway, policyYaml, route, shiftRoute } from './helpers/harness.js'
+import { steadyLoad, until } from './helpers/load.js'
 import { closedPort } from './helpers/net.js'
 import { runCli } from '../gateway/cli/commands.js'
 
@@ -83,25 +83,15 @@ t.test('bounded: beyond capacity the oldest resolved incidents go, open ones sta
 })
 
 t.test('a 5 s spike on a real gateway: one incident, its JSON and its report', async t => {
-  const p = await upstream(t, { name: 'p', baseline: { latencyMs: 20 } })
-  const b = await upstream(t, { name: 'b', baseline: { latencyMs: 20 } })
-  const { url, adminUrl } = await startGateway(t, policyYaml(route('pay', '/', [{ name: 'p', url: p.url }, { name: 'b', url: b.url, role: 'backup' }],
-    '    shift: { threshold: 1s, cooldown: 1s, recover: { threshold: 500ms, for: 500ms, step: 50%, interval: 250ms } }\n')))
-  let stop = false
-  const pending: Array<Promise<unknown>> = []
-  const timer = setInterval(() => {
-    if (!stop) pending.push(request(`${url}/pay`).then(async r => { await r.body.dump() }, () => {}))
-  }, 10)
-  t.teardown(() => { stop = true; clearInterval(timer) })
+  const { url, adminUrl, p } = await shiftRoute(t)
+  const load = steadyLoad(t, `${url}/pay`, 10)
   await new Promise(resolve => setTimeout(resolve, 1500))
   p.set({ latencyMs: 5000 })
   const list = async (): Promise<any[]> => ((await (await request(`${adminUrl}/incidents`)).body.json()) as { incidents: any[] }).incidents
   await until(async () => (await list()).some(i => i.peakBackupShare >= 0.5), 8000, 'an incident with the shift')
   p.set({})
   await until(async () => (await list())[0]?.status === 'resolved', 20_000, 'the incident resolved')
-  stop = true
-  clearInterval(timer)
-  await Promise.all(pending)
+  await load.stop()
   const incidents = await list()
   t.equal(incidents.length, 1, 'one incident')
   const inc = incidents[0]

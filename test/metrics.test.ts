@@ -10,8 +10,8 @@ import t, { type Test } from 'tap'
 import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { request } from 'undici'
-import { upstream, startGateway, policyYaml, route } from './helpers/harness.js'
-import { hits, until } from './helpers/load.js'
+import { upstream, startGateway, policyYaml, route, shiftRoute } from './helpers/harness.js'
+import { hits, steadyLoad, until } from './helpers/load.js'
 
 const PROMTOOL = process.env.PROMTOOL ?? 'promtool'
 
@@ -112,16 +112,8 @@ t.test('10,000 distinct request paths add no series; a hostile x-gateway-error f
 })
 
 t.test('a 5 s latency spike on the primary shows as the shift in the share series', async t => {
-  const p = await upstream(t, { name: 'p', baseline: { latencyMs: 20 } })
-  const b = await upstream(t, { name: 'b', baseline: { latencyMs: 20 } })
-  const { url, adminUrl } = await startGateway(t, policyYaml(route('pay', '/', [{ name: 'p', url: p.url }, { name: 'b', url: b.url, role: 'backup' }],
-    '    shift: { threshold: 1s, cooldown: 1s, recover: { threshold: 500ms, for: 500ms, step: 50%, interval: 250ms } }\n')))
-  let stop = false
-  const pending: Array<Promise<unknown>> = []
-  const timer = setInterval(() => {
-    if (!stop) pending.push(request(`${url}/pay`).then(async r => { await r.body.dump() }, () => {}))
-  }, 10)
-  t.teardown(() => { stop = true; clearInterval(timer) })
+  const { url, adminUrl, p } = await shiftRoute(t)
+  const load = steadyLoad(t, `${url}/pay`, 10)
   await new Promise(resolve => setTimeout(resolve, 1500))
   const calm = await scrape(t, adminUrl)
   t.equal(value(calm, 'gateway_shift_backup_share', { route: 'pay' }), 0, 'before the spike: nothing on the backup')
@@ -135,10 +127,8 @@ t.test('a 5 s latency spike on the primary shows as the shift in the share serie
   t.equal(value(shifted, 'gateway_shift_phase', { route: 'pay', phase: 'idle' }), 0, 'the controller is no longer idle')
   t.ok((value(shifted, 'gateway_events_total', { route: 'pay', kind: 'shift.step' }) ?? 0) >= 1, 'the step is counted')
   t.ok((value(shifted, 'gateway_upstream_oldest_inflight_seconds', { route: 'pay', upstream: 'p' }) ?? 0) > 0.3, 'the primary\'s stuck attempts show their age')
-  stop = true
-  clearInterval(timer)
   p.set({})
-  await Promise.all(pending)
+  await load.stop()
 })
 
 t.test('with an admin token, /metrics needs it (Prometheus sends it as a bearer token)', async t => {

@@ -93,3 +93,16 @@ ${extra}      probe: false
       cooldown: 1s
       recover: { threshold: 100ms, for: 500ms, step: 50%, interval: 200ms }
 `
+
+/**
+ * A payment-like route (primary p, backup b, 20 ms each) with the README's
+ * shift thresholds and short ramp-back rails, for tests that watch a spike
+ * from the admin API (metrics, incidents).
+ */
+export async function shiftRoute (t: Teardown): Promise<Started & { p: FaultUpstream, b: FaultUpstream }> {
+  const p = await upstream(t, { name: 'p', baseline: { latencyMs: 20 } })
+  const b = await upstream(t, { name: 'b', baseline: { latencyMs: 20 } })
+  const started = await startGateway(t, policyYaml(route('pay', '/', [{ name: 'p', url: p.url }, { name: 'b', url: b.url, role: 'backup' }],
+    '    shift: { threshold: 1s, cooldown: 1s, recover: { threshold: 500ms, for: 500ms, step: 50%, interval: 250ms } }\n')))
+  return { ...started, p, b }
+}
