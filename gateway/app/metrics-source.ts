@@ -31,7 +31,7 @@ export function metricsSource (inp: MetricsInputs): MetricsSource {
         delivery: r.delivery.counters,
         shift: c.shift === null ? null : { applied: r.view.backupShare, phase: shift?.phase ?? 'idle' },
         upstreams: r.upstreams.map(u => {
-          const v = u.stats.view()
+          const oldest = u.stats.inflight.first
           return {
             name: u.name,
             role: u.config.priority === 0 ? 'primary' : 'backup',
@@ -41,9 +41,9 @@ export function metricsSource (inp: MetricsInputs): MetricsSource {
             breaker: u.health.breaker?.state ?? null,
             ejected: u.health.ejectedUntil !== 0 && u.health.ejectedUntil > mono,
             healthCheckUp: c.healthCheck === null ? null : !u.health.probeDown,
-            inflight: v.inflight,
-            oldestInflightMs: v.oldestInflightMs,
-            probesSent: c.shift?.probe == null ? null : v.probes.sent,
+            inflight: u.stats.inflight.size,
+            oldestInflightMs: oldest === null ? 0 : mono - oldest.startedAt,
+            probesSent: c.shift?.probe == null ? null : u.stats.probesSent,
             attempts: OUTCOMES.map((o, i) => [o, u.stats.total(i)] as const),
             latency: u.stats.latency
           }

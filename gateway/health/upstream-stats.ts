@@ -134,6 +134,11 @@ export class UpstreamStats {
     this.#windowMs = windowMs
   }
 
+  /** Synthetic probes sent so far (those still waiting included). */
+  get probesSent (): number {
+    return this.#probes + this.probeInflight.size
+  }
+
   /** All-time attempts by outcome (index into OUTCOMES). */
   total (outcomeIndex: number): number {
     return this.#totals[outcomeIndex] as number
@@ -148,7 +153,7 @@ export class UpstreamStats {
       route: this.route,
       upstream: this.upstream,
       inflight: this.inflight.size,
-      probes: { sent: this.#probes + this.probeInflight.size, inflight: this.probeInflight.size },
+      probes: { sent: this.probesSent, inflight: this.probeInflight.size },
       oldestInflightMs: Math.round(now - oldest),
       window: { ...this.#window.view(), seconds: this.#windowMs / 1000 },
       total

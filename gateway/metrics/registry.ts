@@ -93,28 +93,27 @@ export class GatewayMetrics {
     }
   }
 
-  /** Route tallies, then the listeners' (route ""): requests no route took. */
+  /** Route tallies (listener ""), then the listeners' (route ""): requests no route took. */
   * #tallies (): Iterable<readonly [Labels, ResponseTally]> {
-    for (const r of this.#source.routes()) yield [{ route: r.name }, r.responses]
+    for (const r of this.#source.routes()) yield [{ route: r.name, listener: '' }, r.responses]
     for (const l of this.#source.listeners()) yield [{ route: '', listener: l.name }, l.unrouted]
   }
 
   #define (): void {
     const src = this.#source
+    const tallies = (): Iterable<readonly [Labels, ResponseTally]> => this.#tallies()
     const register = (m: Metric): void => { this.#registry.registerMetric(m) }
 
     // Clients
     this.#counter('gateway_requests_total', 'Responses to clients by status class ("incomplete": the client went away or the response was cut). route="" counts requests no route took, per listener.',
       ['route', 'listener', 'class'], emit => {
-        for (const [labels, t] of this.#tallies()) RESPONSE_CLASSES.forEach((c, i) => { emit({ ...labels, listener: labels.listener ?? '', class: c }, t.byClass[i] as number) })
+        for (const [labels, t] of this.#tallies()) RESPONSE_CLASSES.forEach((c, i) => { emit({ ...labels, class: c }, t.byClass[i] as number) })
       })
     this.#counter('gateway_errors_total', 'Responses the gateway answered with its own error, by code (docs/errors.md).', ['route', 'listener', 'code'], emit => {
-      for (const [labels, t] of this.#tallies()) for (const [code, n] of t.errors) emit({ ...labels, listener: labels.listener ?? '', code }, n)
+      for (const [labels, t] of this.#tallies()) for (const [code, n] of t.errors) emit({ ...labels, code }, n)
     })
-    register(bucketHistogram('gateway_request_duration_seconds', 'From the request\'s arrival to the end of its response (route="": requests no route took).', () => {
-      const out: Array<readonly [Labels, ResponseTally['duration']]> = []
-      for (const [labels, t] of this.#tallies()) out.push([{ route: labels.route as string, listener: labels.listener ?? '' }, t.duration])
-      return out
+    register(bucketHistogram('gateway_request_duration_seconds', 'From the request\'s arrival to the end of its response (route="": requests no route took).', function * (this: void) {
+      for (const [labels, t] of tallies()) yield [labels, t.duration] as const
     }))
 
     // Delivery
@@ -144,10 +143,8 @@ export class GatewayMetrics {
     // Upstreams
     this.#counter('gateway_upstream_attempts_total', 'Attempts sent to the upstream, by outcome (2xx..5xx: its answer; connect, timeout, reset, protocol: gateway-side failures; aborted: the client went away).', ['route', 'upstream', 'outcome'],
       this.#perUpstream((_r, u, emit, l) => { for (const [outcome, n] of u.attempts) emit({ ...l, outcome }, n) }))
-    register(bucketHistogram('gateway_upstream_attempt_duration_seconds', 'From sending an attempt to its response headers (or its failure).', () => {
-      const out: Array<readonly [Labels, MetricsUpstream['latency']]> = []
-      for (const r of src.routes()) for (const u of r.upstreams) out.push([{ route: r.name, upstream: u.name }, u.latency])
-      return out
+    register(bucketHistogram('gateway_upstream_attempt_duration_seconds', 'From sending an attempt to its response headers (or its failure).', function * (this: void) {
+      for (const r of src.routes()) for (const u of r.upstreams) yield [{ route: r.name, upstream: u.name }, u.latency] as const
     }))
     this.#gauge('gateway_upstream_share', 'Expected share of the route\'s traffic the upstream takes now (0..1).', ['route', 'upstream', 'role'],
       this.#perUpstream((_r, u, emit, l) => { emit({ ...l, role: u.role }, u.share) }))
