@@ -8,7 +8,7 @@
 import type { ServerResponse } from 'node:http'
 import { pino, destination, type Logger } from 'pino'
 import type { AccessLogConfig } from '../policy/snapshot.js'
-import { responseFacts } from './response-tag.js'
+import { HEDGED, REPLAYED, responseFacts } from './response-tag.js'
 
 type Destination = ReturnType<typeof destination>
 
@@ -56,6 +56,7 @@ export class AccessLog {
     const url = req.url ?? ''
     const q = url.indexOf('?')
     const attempts = f.attempts
+    const hedged = (f.flags & HEDGED) !== 0
     this.#log.info({
       requestId: f.requestId,
       listener,
@@ -70,10 +71,10 @@ export class AccessLog {
       bytesIn: declaredLength(req.headers['content-length']),
       bytesOut: f.bytesOut,
       attempts,
-      retried: attempts - (f.hedged ? 1 : 0) > 1,
-      hedged: f.hedged,
-      replayed: f.replayed,
-      error: f.errorCode,
+      retried: attempts - (hedged ? 1 : 0) > 1,
+      hedged,
+      replayed: (f.flags & REPLAYED) !== 0,
+      error: f.code,
       client: req.socket.remoteAddress ?? null
     }, 'request')
   }
