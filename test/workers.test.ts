@@ -3,7 +3,8 @@
  * the listeners are shared by two workers, duplicates of one idempotency
  * key spread over both reach the upstream once (the keys are held by the
  * primary process, never per worker), /status answers for both workers,
- * a worker killed outright is replaced, and SIGTERM drains both and exits
+ * an operator's drain holds on both workers and on the worker that replaces
+ * a killed one, a worker killed outright is replaced, and SIGTERM drains both and exits
  * 0; a worker that cannot start (its
  * port held by another process) makes the whole process exit 1 with the
  * reason, as one process would.
@@ -20,7 +21,8 @@ import { killWithTest } from './helpers/children.js'
 
 t.test('--workers 2, memory store: one key over both workers reaches the upstream once; status for both; SIGTERM drains', async t => {
   const pay = await upstream(t, { name: 'pay', baseline: { latencyMs: 200 } })
-  const file = await policyFile(policyYaml(route('pay', '/', [{ name: 'pay', url: pay.url }], '    idempotency: { waitFor: 5s }\n')))
+  const bk = await upstream(t, { name: 'bk' })
+  const file = await policyFile(policyYaml(route('pay', '/', [{ name: 'pay', url: pay.url }, { name: 'bk', url: bk.url, role: 'backup' }], '    idempotency: { waitFor: 5s }\n')))
   const proc = spawn(process.execPath, ['--import', 'tsx', 'gateway/cli/main.ts', 'run', '--policy', file, '--workers', '2', '--no-watch'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GATEWAY_LOG_LEVEL: 'warn' } })
   let out = ''
   let err = ''
@@ -57,6 +59,22 @@ t.test('--workers 2, memory store: one key over both workers reaches the upstrea
   const ok2xx = [...metrics.matchAll(/^gateway_requests_total\{route="pay"[^}]*class="2xx"\} (\d+)$/gm)].map(m => Number(m[1]))
   t.same(ok2xx, [16], 'gateway_requests_total sums both workers: 16 answered 2xx')
 
+  // An operator's drain reaches every worker (requests on fresh connections spread over both).
+  const spread = async (n: number): Promise<number[]> => await Promise.all(Array.from({ length: n }, async (_, i) => {
+    const agent = new Agent({ connections: 1 })
+    try {
+      const res = await request(`http://127.0.0.1:${port}/pay/get-${i}`, { dispatcher: agent })
+      await res.body.dump()
+      return res.statusCode
+    } finally { await agent.close() }
+  }))
+  const drain = await request(`http://127.0.0.1:${admin}/overrides`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'drain', route: 'pay', upstream: 'pay', reason: 'maintenance', ttl: '10m' }) })
+  const drainId = ((await drain.body.json()) as { override: { id: string } }).override.id
+  t.equal(drain.statusCode, 201, 'drain set through the primary')
+  const payBefore = pay.count
+  t.same([...new Set(await spread(12))], [200], 'served while drained')
+  t.equal(pay.count, payBefore, 'drained on both workers: the primary upstream got nothing')
+
   // A worker killed outright is replaced (after 0.5 s: it died young), and traffic goes on.
   const victim = Number(status.workers[0].pid)
   process.kill(victim, 'SIGKILL')
@@ -72,6 +90,12 @@ t.test('--workers 2, memory store: one key over both workers reaches the upstrea
   const after = await request(`http://127.0.0.1:${port}/pay/x`)
   await after.body.text()
   t.equal(after.statusCode, 200, 'and requests are served')
+  // The replay goes out when the new worker reports ready (an IPC message behind it).
+  await new Promise(resolve => setTimeout(resolve, 500))
+  t.same([...new Set(await spread(12))], [200])
+  t.equal(pay.count, payBefore, 'the replacement worker was given the drain: still nothing to the primary upstream')
+  const held = await (await request(`http://127.0.0.1:${admin}/overrides`)).body.json() as any
+  t.match(held.overrides, [{ id: drainId, kind: 'drain' }], 'the same override, one id')
 
   proc.kill('SIGTERM')
   t.equal(await exit, 0, 'SIGTERM: both workers drained, exit 0')

@@ -1,9 +1,12 @@
 /**
  * The admin API on its own listener (127.0.0.1 by default), built with
  * fastify: GET /healthz (no token needed), GET /status, GET /metrics
- * (Prometheus), POST /reload. Every
- * endpoint is also served under /admin/ so `POST /admin/reload` works too.
- * Errors use the same problem shape as the data plane.
+ * (Prometheus), POST /reload, the events and incidents, the overrides and
+ * the live dashboard at GET /. Every endpoint is also served under /admin/
+ * so `POST /admin/reload` works too. With a token, every request needs
+ * `Authorization: Bearer <token>`, except that a browser signed in to the
+ * dashboard may GET with its session cookie (admin/dashboard.ts). Errors use
+ * the same problem shape as the data plane.
  */
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
 import { randomUUID } from 'node:crypto'
@@ -15,6 +18,9 @@ import { bearerMatches } from './auth.js'
 import type { EventLog } from '../events/log.js'
 import { registerEvents } from './events.js'
 import { registerIncidents, type IncidentsApi } from './incidents.js'
+import { registerOverrides, type OverridesApi } from './overrides.js'
+import { registerDashboard, isPublicDashboardPath, loginPage, sessionMatches } from './dashboard.js'
+import { DashboardSampler } from '../dashboard/sampler.js'
 
 export interface AdminApi {
   status (): object
@@ -24,6 +30,9 @@ export interface AdminApi {
   /** The Prometheus text exposition (metrics/). */
   metrics (): Promise<{ contentType: string, body: string }>
   readonly incidents: IncidentsApi
+  readonly overrides: OverridesApi
+  /** Dashboard sampling interval (ms). @default 1000 */
+  readonly dashboardSampleMs?: number
 }
 
 export interface AdminServer {
@@ -35,14 +44,22 @@ export async function startAdmin (config: AdminConfig, api: AdminApi): Promise<A
   // forceCloseConnections: an open SSE stream must not hold up shutdown.
   const app = Fastify({ logger: false, genReqId: () => randomUUID(), forceCloseConnections: true })
   const token = config.token
+  const sampler = new DashboardSampler(async () => await api.status(), api.dashboardSampleMs)
+  app.addHook('onClose', async () => { sampler.stop() })
+  // The dashboard's sign-in form posts application/x-www-form-urlencoded.
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 4096 }, (_req, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(body as string)))
+  })
 
   app.addHook('onRequest', async (req, reply) => {
-    const path = req.url.replace(/^\/admin(?=\/)/, '').split('?')[0]
-    if (token === null || path === '/healthz') return
-    if (!bearerMatches(req.headers.authorization, token)) {
-      reply.header('www-authenticate', 'Bearer realm="gateway-admin"')
-      return await problem(reply, ERRORS.ADMIN_UNAUTHORIZED, req.id)
-    }
+    const prefixed = /^\/admin(?=\/)/.test(req.url)
+    const path = (req.url.replace(/^\/admin(?=\/)/, '').split('?')[0]) ?? ''
+    if (token === null || path === '/healthz' || isPublicDashboardPath(path, req.method)) return
+    if (bearerMatches(req.headers.authorization, token)) return
+    if ((req.method === 'GET' || req.method === 'HEAD') && sessionMatches(req.headers.cookie, token)) return
+    if (path === '/' && req.method === 'GET') return await loginPage(reply, prefixed ? '/admin' : '')
+    reply.header('www-authenticate', 'Bearer realm="gateway-admin"')
+    return await problem(reply, ERRORS.ADMIN_UNAUTHORIZED, req.id)
   })
 
   for (const prefix of ['', '/admin']) {
@@ -57,6 +74,10 @@ export async function startAdmin (config: AdminConfig, api: AdminApi): Promise<A
     })
     registerEvents(app, prefix, api.events)
     registerIncidents(app, prefix, api.incidents, async (reply, id) => await problem(reply, ERRORS.ADMIN_NOT_FOUND, id))
+    registerOverrides(app, prefix, api.overrides,
+      async (reply, id, detail) => await problem(reply, ERRORS.ADMIN_OVERRIDE_INVALID, id, detail),
+      async (reply, id) => await problem(reply, ERRORS.ADMIN_NOT_FOUND, id))
+    registerDashboard(app, prefix, { sampler, events: api.events, token })
     app.post(`${prefix}/reload`, async (req, reply) => {
       const r = await api.reload()
       if (r.ok) return await reply.send(r)
@@ -70,6 +91,7 @@ export async function startAdmin (config: AdminConfig, api: AdminApi): Promise<A
     await problem(reply, (err.statusCode ?? 500) < 500 ? ERRORS.BAD_REQUEST : ERRORS.INTERNAL, req.id))
 
   await app.listen({ host: config.host, port: config.port })
+  sampler.start()
   return {
     address: () => addressOf(app, config),
     close: async () => { await app.close() }
@@ -82,10 +104,10 @@ function policySpec (code: string | undefined): ErrorSpec {
   return spec !== undefined && spec.code.startsWith('GW_ERR_POLICY_') ? spec : ERRORS.POLICY_INVALID
 }
 
-async function problem (reply: FastifyReply, spec: ErrorSpec, requestId: string): Promise<FastifyReply> {
+async function problem (reply: FastifyReply, spec: ErrorSpec, requestId: string, detail?: string): Promise<FastifyReply> {
   return await reply.code(spec.status).type('application/problem+json').header('x-gateway-error', spec.code)
     .header('x-request-id', requestId).header('cache-control', 'no-store')
-    .send(problemBody(spec, { requestId }))
+    .send(problemBody(spec, { requestId, detail }))
 }
 
 function addressOf (app: FastifyInstance, config: AdminConfig): { host: string, port: number } {

@@ -32,6 +32,8 @@ import { buildStatus } from './status.js'
 import { GatewayMetrics } from '../metrics/index.js'
 import { IncidentTracker } from '../incidents/index.js'
 import { metricsSource } from './metrics-source.js'
+import { OverrideBook, checkOverride, type Override, type OverrideRequest } from '../control/overrides.js'
+import type { SetResult } from '../admin/overrides.js'
 
 export interface GatewayOptions {
   readonly policyFile: string
@@ -87,6 +89,7 @@ export class Gateway {
   readonly #metrics: GatewayMetrics
   #accessLog: AccessLog | null = null
   readonly #incidents: IncidentTracker
+  readonly #overrides: OverrideBook
   readonly #unsubscribeIncidents: () => void
   #watcher: PolicyWatcher | null = null
   #lastReload: ReloadRecord | null = null
@@ -110,7 +113,9 @@ export class Gateway {
     // Flips arrive from probes started later (control.apply), never during construction.
     this.#prober = new Prober({ clock: this.#clock, onFlip: flip => this.#control.onProbeFlip(flip) })
     this.#latencyProbes = new LatencyProbes(this.#clock)
+    this.#overrides = new OverrideBook(this.#clock, this.#events.add)
     this.#control = new ControlLoop({
+      overrides: this.#overrides,
       clock: this.#clock,
       emit: this.#events.add,
       health: this.#health,
@@ -185,6 +190,7 @@ export class Gateway {
       this.#admin = await startAdmin(admin, {
         metrics: async () => ({ contentType: metrics.contentType, body: await metrics.text() }),
         incidents: this.#incidents,
+        overrides: { list: () => this.#overrides.list(), set: req => this.setOverride(req), clear: id => this.clearOverride(id) },
         status: () => this.status(),
         events: this.#events,
         reload: async () => await this.reload('admin'),
@@ -207,6 +213,35 @@ export class Gateway {
   /** Prometheus metrics (also served on the admin API as GET /metrics). */
   get metrics (): GatewayMetrics { return this.#metrics }
   get incidents (): IncidentTracker { return this.#incidents }
+  /** Operators' overrides held now. */
+  get overrides (): readonly Override[] { return this.#overrides.list() }
+
+  /** Sets an operator's override (admin POST /overrides); applied at once, an event in the log. */
+  setOverride (req: OverrideRequest, id?: string): SetResult {
+    const why = checkOverride(req, this.#runtime.routes)
+    if (why !== null) return { ok: false, detail: why }
+    const route = this.#runtime.routes.find(r => r.config.name === req.route)
+    const u = route?.upstreams.find(x => x.config.name === req.upstream)
+    const before = req.kind === 'pin'
+      ? route?.view.backupShare ?? 0
+      : req.kind === 'pause'
+        ? this.#control.shiftView(req.route)?.phase ?? 'idle'
+        : req.kind === 'breaker' ? u?.health.breaker?.state ?? 'none' : u?.available === true ? 'serving' : 'out'
+    try {
+      const override = this.#overrides.set(req, before, id)
+      this.#control.applyOverrides()
+      return { ok: true, override }
+    } catch (err) {
+      return { ok: false, detail: (err as Error).message }
+    }
+  }
+
+  /** Ends an override before its expiry; null when no such id is held. */
+  clearOverride (id: string): Override | null {
+    const cleared = this.#overrides.clear(id)
+    if (cleared !== null) this.#control.applyOverrides()
+    return cleared
+  }
 
   addresses (): Addresses {
     return {
@@ -224,7 +259,7 @@ export class Gateway {
       return v === null ? null : { ...v, fleet: fleet === null ? null : fleet.peers(name, now) }
     }
     const store = { kind: this.#shared.kind, instance: this.#shared.instance, up: this.#shared.up() }
-    return { ...buildStatus(this.#runtime, this.#lastReload, this.#startedAt, this.#clock, shift, key => this.#prober.state(key)), store, listeners }
+    return { ...buildStatus(this.#runtime, this.#lastReload, this.#startedAt, this.#clock, shift, key => this.#prober.state(key)), store, listeners, overrides: this.#overrides.list() }
   }
 
   /** Re-reads the policy file; the running policy stays unless the new one is valid. */

@@ -8,6 +8,21 @@ import type { ReloadRecord } from './reload.js'
 import type { Clock } from '../core/clock.js'
 import type { ShiftView } from '../control/controller.js'
 import type { ProbeState } from '../control/prober.js'
+import { RESPONSE_CLASSES, type ResponseTally } from '../core/response-tally.js'
+import { ERRORS } from '../core/errors.js'
+
+/** Gateway codes of requests refused without reaching an upstream (503s the gateway answered itself): "shed". */
+const SHED_CODES: ReadonlySet<string> = new Set(Object.values(ERRORS).filter(e => e.status === 503).map(e => e.code))
+
+/** What clients got from a route, by status class, and how many the gateway shed itself. */
+export function responseCounts (t: ResponseTally): Record<string, number> {
+  const out: Record<string, number> = {}
+  RESPONSE_CLASSES.forEach((c, i) => { out[c] = t.byClass[i] as number })
+  let shed = 0
+  for (const [code, n] of t.errors) if (SHED_CODES.has(code)) shed += n
+  out.shed = shed
+  return out
+}
 
 /** Expected share of the route's traffic per upstream, as RuntimeRoute.pick() splits it now. */
 export function routeShares (route: RuntimeRoute): Map<string, number> {
@@ -54,7 +69,8 @@ export function buildStatus (rt: Runtime, lastReload: ReloadRecord | null, start
           headers: c.headers === null ? null : Object.fromEntries(c.headers)
         },
         timeoutsMs: c.timeouts,
-        shift: c.shift === null ? null : { applied: r.view.backupShare, ...shiftView(c.name) },
+        shift: c.shift === null ? null : { applied: r.view.backupShare, quantile: c.shift.quantile, thresholdMs: c.shift.thresholdMs, recoverMs: c.shift.recover.thresholdMs, ...shiftView(c.name) },
+        responses: responseCounts(r.delivery.responses),
         delivery: { ...r.delivery.counters, hedgeDelayMs: c.hedge === null ? null : r.view.hedgeDelayMs },
         websocket: { enabled: c.websocket.enabled, idleTimeoutMs: c.websocket.idleTimeoutMs, ...r.delivery.upgrades },
         upstreams: r.upstreams.map(u => {
@@ -68,6 +84,7 @@ export function buildStatus (rt: Runtime, lastReload: ReloadRecord | null, start
             available: u.available,
             share: shares.get(u.name) ?? 0,
             breaker: u.health.breaker?.state ?? null,
+            held: u.health.drained || u.health.forcedBreaker !== null ? { drained: u.health.drained, breaker: u.health.forcedBreaker } : null,
             ejectedForMs: u.health.ejectedUntil === 0 ? 0 : Math.max(0, Math.round(u.health.ejectedUntil - mono)),
             healthCheck: c.healthCheck === null ? null : probeState(u.config.key),
             inflight: v.inflight,

@@ -14,6 +14,7 @@ import { Gateway } from '../app/gateway.js'
 import { Primary, WorkerStartError } from '../workers/primary.js'
 import { runWorker } from '../workers/worker.js'
 import { report } from './report.js'
+import { ops } from './ops.js'
 
 const USAGE = `usage:
   gateway run --policy FILE [--no-watch] [--workers N|auto]
@@ -25,6 +26,11 @@ const USAGE = `usage:
   gateway report [ID] --policy FILE
                                the post-incident report (Markdown) of an incident
                                of the gateway running with FILE (--list: all)
+  gateway status --policy FILE  routes, shares, upstream states and overrides of a running gateway
+  gateway drain|pin|breaker|pause … --reason TEXT --ttl DURATION --policy FILE
+                               an operator's override (gateway overrides lists them;
+                               gateway status --help shows each form)
+  gateway overrides [clear ID] --policy FILE
   gateway --version | --help`
 
 const RUN_USAGE = `usage: gateway run --policy FILE [--no-watch] [--workers N|auto]
@@ -57,6 +63,8 @@ export async function runCli (args: readonly string[], out: Out = process.stdout
     case 'check': return await check(rest, out, err)
     case 'run': return await run(rest, out, err)
     case 'report': return await report(rest, out, err)
+    case 'status': case 'drain': case 'pin': case 'breaker': case 'pause': case 'overrides':
+      return await ops(command, rest, out, err)
     case '--version': case '-v': {
       out.write(`${packageVersion()}\n`)
       return 0

@@ -19,6 +19,7 @@ import type { ShiftConfig } from '../policy/snapshot.js'
 import type { LatencyProbes } from './latency-probes.js'
 import { ShiftController, type Signal, type ShiftView } from './controller.js'
 import { evaluateOutliers } from './outlier.js'
+import type { OverrideBook } from './overrides.js'
 
 export interface ControlDeps {
   readonly clock: Clock
@@ -33,6 +34,8 @@ export interface ControlDeps {
   readonly fleet?: ShareMerge
   /** The shift's synthetic probes; absent = none are sent. */
   readonly latencyProbes?: LatencyProbes
+  /** Operators' overrides (pins, drains, forced breakers, pauses); absent = none. */
+  readonly overrides?: OverrideBook
 }
 
 /** Probe samples a probe-based signal needs (probes come every `probe.interval`, so a window holds few). */
@@ -91,6 +94,8 @@ export class ControlLoop {
   readonly #onsets = new Map<string, number>()
   /** Per route: when the backups were last probed out of turn. */
   readonly #forcedAt = new Map<string, number>()
+  /** Per route paused by an operator: the share applied when the pause began. */
+  readonly #frozen = new Map<string, number>()
   #runtime: ControlTarget | null = null
   #ticks = 0
   #timer: NodeJS.Timeout | null = null
@@ -116,14 +121,50 @@ export class ControlLoop {
       route.view.backupShare = cfg.enforce ? ctrl.share : 0
     }
     for (const name of this.#controllers.keys()) if (!names.has(name)) this.#controllers.delete(name)
-    for (const map of [this.#baselines, this.#onsets, this.#forcedAt]) for (const name of map.keys()) if (!names.has(name)) map.delete(name)
+    for (const map of [this.#baselines, this.#onsets, this.#forcedAt, this.#frozen]) for (const name of map.keys()) if (!names.has(name)) map.delete(name)
     for (const route of rt.routes) {
       if (route.config.outlier !== null) continue
       for (const u of route.upstreams) u.health.ejectedUntil = 0
     }
     this.#syncProbes(rt)
     this.#deps.latencyProbes?.sync(rt)
+    this.#deps.overrides?.retain(rt.routes)
+    for (const route of rt.routes) {
+      this.#hold(route)
+      const pin = this.#deps.overrides?.pin(route.config.name) ?? null
+      if (pin !== null) route.view.backupShare = pin
+      else if (route.config.shift === null) route.view.backupShare = 0
+    }
     this.#runtime = rt
+  }
+
+  /** Applies the overrides now (after one is set or cleared) rather than at the next tick. */
+  applyOverrides (): void {
+    const rt = this.#runtime
+    if (rt === null) return
+    for (const route of rt.routes) {
+      this.#hold(route)
+      const pin = this.#deps.overrides?.pin(route.config.name) ?? null
+      if (pin !== null) route.view.backupShare = pin
+    }
+  }
+
+  /**
+   * An operator's holds on a route's upstreams, written into their
+   * availability views: drained, breaker forced (forcing it closed resets
+   * an open breaker, so it judges afresh once the hold ends).
+   */
+  #hold (route: ControlRoute): void {
+    const book = this.#deps.overrides
+    if (book === undefined) return
+    for (const u of route.upstreams) {
+      const h = book.upstream(route.config.name, u.config.name)
+      const health = u.health
+      if (h.breaker === 'closed' && health.forcedBreaker !== 'closed') health.breaker?.reset('forced closed by an operator')
+      health.drained = h.drained
+      health.forcedBreaker = h.breaker
+      health.heldUntil = h.until
+    }
   }
 
   /** Probe verdicts, from the prober. */
@@ -143,7 +184,11 @@ export class ControlLoop {
     if (rt === null) return
     const now = this.#deps.clock.now()
     const hedgeTick = (this.#ticks++ % 5) === 0
+    const book = this.#deps.overrides
+    book?.expire(now)
     for (const route of rt.routes) {
+      this.#hold(route)
+      const pin = book?.pin(route.config.name) ?? null
       const hedge = route.config.hedge
       if (hedge !== null && hedge.quantile !== null && hedgeTick) route.view.hedgeDelayMs = this.#observed(route.levels[0] ?? [], hedge.quantile)
       const outlier = route.config.outlier
@@ -152,9 +197,23 @@ export class ControlLoop {
       }
       const cfg = route.config.shift
       const ctrl = cfg === null ? undefined : this.#controllers.get(route.config.name)
-      if (cfg === null || ctrl === undefined) continue
+      if (cfg === null || ctrl === undefined) {
+        route.view.backupShare = pin ?? 0
+        continue
+      }
       const primaries = route.levels[0] ?? []
       const name = route.config.name
+      // Paused by an operator: the controller neither observes nor moves; the share stays as it was (or pinned).
+      if (book?.paused(name) === true) {
+        let frozen = this.#frozen.get(name)
+        if (frozen === undefined) {
+          frozen = route.view.backupShare
+          this.#frozen.set(name, frozen)
+        }
+        route.view.backupShare = pin ?? frozen
+        continue
+      }
+      this.#frozen.delete(name)
       const idle = ctrl.view().phase === 'idle'
       const stall = this.#stalled(primaries, now, cfg, this.#baselines.get(name))
       const p = this.#level(primaries, now, cfg, name, idle)
@@ -178,7 +237,7 @@ export class ControlLoop {
       for (const e of events) this.#deps.emit(e)
       const fleet = this.#deps.fleet
       const share = fleet === undefined ? ctrl.share : fleet.merge(route.config.name, ctrl.share, { phase: ctrl.view().phase, primaryMs: primary.valueMs }, now)
-      route.view.backupShare = cfg.enforce ? share : 0
+      route.view.backupShare = pin ?? (cfg.enforce ? share : 0)
     }
   }
 

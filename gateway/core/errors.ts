@@ -77,7 +77,9 @@ export const ERRORS = Object.freeze({
   ADMIN_UNAUTHORIZED: spec('GW_ERR_ADMIN_UNAUTHORIZED', 401, 'Admin API token missing or wrong',
     'Send "Authorization: Bearer <token>" with the token named by admin.tokenEnv.'),
   ADMIN_NOT_FOUND: spec('GW_ERR_ADMIN_NOT_FOUND', 404, 'No such admin endpoint',
-    'See the admin API section of the README for the endpoints.')
+    'See the admin API section of the README for the endpoints.'),
+  ADMIN_OVERRIDE_INVALID: spec('GW_ERR_ADMIN_OVERRIDE_INVALID', 400, 'The override cannot be applied',
+    'The detail says why: send { kind: pin|drain|breaker|pause, route, upstream (drain, breaker), share (pin), state (breaker: open|closed), reason, ttl (e.g. 10m, at most 24h) } for a route and upstream of the running policy (see docs/overrides.md).')
 } satisfies Record<string, ErrorSpec>)
 
 export type ErrorName = keyof typeof ERRORS

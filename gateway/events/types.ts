@@ -10,6 +10,7 @@ export type EventKind =
   | 'probe.flip'
   | 'attempt.failed'
   | 'policy.reload' | 'policy.rejected'
+  | 'override.set' | 'override.cleared' | 'override.expired'
 
 /** What a decision-maker emits; the event log adds seq, times and the policy version. */
 export interface EventDraft {

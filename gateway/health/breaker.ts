@@ -67,6 +67,8 @@ export class Breaker implements BreakerTicket {
   #openFor = 0
   /** Half-open: the next open is a failed probe's, not a trip. */
   #probing = false
+  /** Why the next close happens, when not a probe's success (an operator's reset). */
+  #closeReason: { reason: string, from: BreakerState } | null = null
 
   constructor (route: string, upstream: string, config: BreakerConfig, emit: EventSink, bucketController: EventEmitter, random: () => number = Math.random) {
     this.config = config
@@ -115,8 +117,17 @@ export class Breaker implements BreakerTicket {
       this.#fires.fill(0)
       this.#failures.fill(0)
       this.#options.resetTimeout = config.openForMs
-      emit({ ...base, kind: 'breaker.close', before: 'halfOpen', after: 'closed', detail: 'probe request succeeded' })
+      const reason = this.#closeReason
+      this.#closeReason = null
+      emit({ ...base, kind: 'breaker.close', before: reason?.from ?? 'halfOpen', after: 'closed', detail: reason?.reason ?? 'probe request succeeded' })
     })
+  }
+
+  /** Closes an open or half-open breaker now, counts afresh (an operator forcing it closed); `reason` goes in its event. */
+  reset (reason: string): void {
+    if (this.#cb.closed) return
+    this.#closeReason = { reason, from: this.state }
+    this.#cb.close()
   }
 
   get state (): BreakerState {

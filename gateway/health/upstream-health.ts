@@ -18,6 +18,12 @@ export class UpstreamHealth {
   probeDown = false
   /** Failed attempts in a row (5xx or gateway failure), for outlier detection. */
   failStreak = 0
+  /** An operator drained it (control/overrides.ts): no new requests. */
+  drained = false
+  /** An operator forced the breaker: 'open' keeps it out, 'closed' lets it take traffic whatever the breaker says. */
+  forcedBreaker: 'open' | 'closed' | null = null
+  /** Clock time (ms) an operator's hold that keeps it out ends (for Retry-After); 0 = none. */
+  heldUntil = 0
 
   constructor (route: string, upstream: string) {
     this.route = route
@@ -25,12 +31,13 @@ export class UpstreamHealth {
   }
 
   get available (): boolean {
-    return this.ejectedUntil === 0 && !this.probeDown && (this.breaker === null || this.breaker.admit())
+    if (this.drained || this.forcedBreaker === 'open') return false
+    return this.ejectedUntil === 0 && !this.probeDown && (this.breaker === null || this.forcedBreaker === 'closed' || this.breaker.admit())
   }
 
-  /** Start of an attempt: a breaker ticket when the route has a breaker. */
+  /** Start of an attempt: a breaker ticket when the route has a breaker (none while an operator forces it: it neither gates nor counts). */
   begin (): BreakerTicket | null {
-    return this.breaker === null ? null : this.breaker.track()
+    return this.breaker === null || this.forcedBreaker !== null ? null : this.breaker.track()
   }
 
   /** End of an attempt. `outcome` is an OUTCOMES name; `status` 0 when there was no response. */
@@ -49,6 +56,7 @@ export class UpstreamHealth {
   retryAfterMs (now: number): number | null {
     if (this.probeDown) return null
     const ejected = this.ejectedUntil === 0 ? 0 : Math.max(0, this.ejectedUntil - now)
-    return Math.max(ejected, this.breaker?.retryAfterMs() ?? 0)
+    const held = this.heldUntil === 0 ? 0 : Math.max(0, this.heldUntil - now)
+    return Math.max(ejected, held, this.forcedBreaker === null ? (this.breaker?.retryAfterMs() ?? 0) : 0)
   }
 }

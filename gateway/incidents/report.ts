@@ -1,7 +1,7 @@
 /**
  * The post-incident report of one incident, in Markdown: summary, impact,
  * what the gateway did and when (the timeline of its decisions with the
- * measured values), and what operators did (policy reloads).
+ * measured values), and what operators did (policy reloads, overrides set, cleared or expired).
  */
 import type { GatewayEvent } from '../events/types.js'
 import type { Incident } from './tracker.js'
@@ -36,7 +36,7 @@ export function renderReport (inc: Incident): string {
   for (const e of inc.events.filter(x => DECISIONS.has(x.kind))) lines.push(row(e, rel(e.t)))
   if (inc.droppedEvents > 0) lines.push('', `(${inc.droppedEvents} later events not kept)`)
   lines.push('', '## What operators did', '')
-  const ops = inc.events.filter(e => e.kind.startsWith('policy.'))
+  const ops = inc.events.filter(e => e.kind.startsWith('policy.') || e.kind.startsWith('override.'))
   if (ops.length === 0) lines.push('No operator action was recorded during the incident.')
   else for (const e of ops) lines.push(`- ${rel(e.t)} ${e.kind}: ${cell(e.detail)}`)
   return `${lines.join('\n')}\n`

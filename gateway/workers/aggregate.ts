@@ -11,11 +11,13 @@ export function aggregateStatus (statuses: readonly object[], configured: number
   const first = all[0] ?? {}
   const routes = (first.routes ?? []).map((r: Json, i: number) => {
     const delivery: Json = { ...r.delivery }
+    const responses: Json = { ...r.responses }
     const upstreams = (r.upstreams ?? []).map((u: Json) => ({ ...u, total: { ...u.total }, inflight: 0 }))
     for (const s of all.slice(1)) {
       const other = s.routes?.[i]
       if (other === undefined) continue
       for (const [k, v] of Object.entries(other.delivery ?? {})) if (typeof v === 'number' && typeof delivery[k] === 'number' && k !== 'hedgeDelayMs') delivery[k] += v
+      for (const [k, v] of Object.entries(other.responses ?? {})) if (typeof v === 'number' && typeof responses[k] === 'number') responses[k] += v
     }
     for (const [j, u] of upstreams.entries()) {
       for (const s of all) {
@@ -26,11 +28,12 @@ export function aggregateStatus (statuses: readonly object[], configured: number
         for (const [k, v] of Object.entries(ou.total ?? {})) if (typeof v === 'number') u.total[k] = (u.total[k] ?? 0) + v
       }
     }
-    return { ...r, delivery, upstreams }
+    return { ...r, delivery, responses, upstreams }
   })
   return {
     gateway: { ...first.gateway, pid: process.pid, workers: { configured, running: all.length } },
     policy: first.policy,
+    overrides: first.overrides ?? [],
     store: { ...first.store, heldBy: first.store?.kind === 'memory' ? 'primary process' : 'redis' },
     routes,
     workers: all.map(s => ({ pid: s.gateway?.pid, uptimeSeconds: s.gateway?.uptimeSeconds, requests: (s.routes ?? []).reduce((n: number, r: Json) => n + Number(r.delivery?.requests ?? 0) + Number(r.delivery?.replays ?? 0), 0), listeners: s.listeners }))

@@ -5,7 +5,10 @@
  * Redis (hub.ts), serves the admin API for the whole process (status
  * aggregated over the workers, every worker's events in one log), and
  * turns reloads (file change, SIGHUP, POST /reload) and SIGTERM into
- * messages to every worker. A worker that dies is replaced.
+ * messages to every worker. Operators' overrides go to every worker with
+ * one id (each worker's control loop applies and expires its copy) and are
+ * replayed, with the time they have left, to a worker that replaces a dead one.
+ * A worker that dies is replaced.
  */
 import cluster, { type Worker } from 'node:cluster'
 import { systemClock } from '../core/clock.js'
@@ -20,6 +23,8 @@ import { isMessage, type ToPrimary, type ToWorker } from './protocol.js'
 import { aggregateStatus } from './aggregate.js'
 import { aggregateMetrics } from '../metrics/index.js'
 import { IncidentTracker } from '../incidents/index.js'
+import type { Override, OverrideRequest } from '../control/overrides.js'
+import type { SetResult } from '../admin/overrides.js'
 
 /** A worker could not start; `message` is safe to print (no stack, no paths). */
 export class WorkerStartError extends Error {}
@@ -45,6 +50,9 @@ export class Primary {
   readonly #hubWorkers = new Map<number, HubWorker>()
   readonly #pending = new Map<number, (v: unknown) => void>()
   #ids = 0
+  /** Overrides set through this primary: id → the request and when it ends (wall ms), for replacement workers. */
+  readonly #overrides = new Map<string, { req: OverrideRequest, endsAt: number }>()
+  #overrideSeq = 0
   #version: string
   #admin: AdminServer | null = null
   #watcher: PolicyWatcher | null = null
@@ -84,7 +92,12 @@ export class Primary {
         reload: async () => await this.reload('admin'),
         health: () => ({ ok: !this.#stopping, version: this.#version, generation: 0 }),
         metrics: async () => await this.metrics(),
-        incidents: this.#incidents
+        incidents: this.#incidents,
+        overrides: {
+          list: async () => await this.#askFirst<readonly Override[]>({ t: 'override', id: 0, op: 'list' }) ?? [],
+          set: async req => await this.setOverride(req),
+          clear: async id => await this.clearOverride(id)
+        }
       })
     }
     if (this.#o.watch) {
@@ -111,6 +124,39 @@ export class Primary {
     const record = bad ?? records[0] as ReloadRecord
     if (record.ok && record.version !== null) this.#version = record.version
     return record
+  }
+
+  /** Sets an override on every worker (the same id everywhere); the first worker's answer is the result. */
+  async setOverride (req: OverrideRequest): Promise<SetResult> {
+    const overrideId = `ov-${++this.#overrideSeq}`
+    for (const [k, o] of this.#overrides) if (o.endsAt <= Date.now()) this.#overrides.delete(k)
+    const all = await Promise.all([...this.#workers.values()].map(async w => await this.#ask(w, id => ({ t: 'override', id, op: 'set', req, overrideId })))) as Array<SetResult | null>
+    const first = all.find(r => r !== null) ?? { ok: false, detail: 'no worker answered' }
+    if (first.ok) this.#overrides.set(overrideId, { req, endsAt: Date.now() + req.ttlMs })
+    else if (all.some(r => r?.ok === true)) await this.clearOverride(overrideId) // workers disagreed (mid-reload): none keeps it
+    return first
+  }
+
+  async clearOverride (overrideId: string): Promise<Override | null> {
+    this.#overrides.delete(overrideId)
+    const all = await Promise.all([...this.#workers.values()].map(async w => await this.#ask(w, id => ({ t: 'override', id, op: 'clear', overrideId })))) as Array<Override | null>
+    return all.find(r => r !== null) ?? null
+  }
+
+  /** A replacement worker gets the overrides still held, for the time they have left. */
+  #replayOverrides (w: Worker): void {
+    const now = Date.now()
+    for (const [overrideId, o] of this.#overrides) {
+      const left = o.endsAt - now
+      if (left <= 0) { this.#overrides.delete(overrideId); continue }
+      this.#ask(w, id => ({ t: 'override', id, op: 'set', req: { ...o.req, ttlMs: left }, overrideId })).catch(() => {})
+    }
+  }
+
+  async #askFirst<T> (make: ToWorker): Promise<T | null> {
+    const w = this.#workers.values().next().value
+    if (w === undefined) return null
+    return await this.#ask(w, id => ({ ...make, id } as ToWorker)) as T | null
   }
 
   /** SIGTERM: every worker drains and exits; then the admin API closes. */
@@ -146,6 +192,7 @@ export class Primary {
       const msg = m as ToPrimary & { listeners?: unknown }
       if (msg.t === 'ready') {
         isReady = true
+        if (this.#started) this.#replayOverrides(w)
         ready(msg)
       } else if (msg.t === 'failed') failed(new WorkerStartError(typeof msg.detail === 'string' ? msg.detail : 'a worker could not start'))
       else if (msg.t === 'answer') {

@@ -7,6 +7,7 @@
 import type { EventDraft } from '../events/types.js'
 import type { ShareReport } from '../fleet/bus.js'
 import type { ReloadRecord } from '../policy/reload-record.js'
+import type { OverrideRequest } from '../control/overrides.js'
 
 export interface StoreOp {
   readonly route: string
@@ -31,6 +32,10 @@ export type ToWorker =
   | { readonly t: 'status', readonly id: number }
   | { readonly t: 'metrics', readonly id: number }
   | { readonly t: 'reload', readonly id: number, readonly trigger: ReloadRecord['trigger'] }
+  /** An operator's override: set (with the primary's id, so every worker holds the same one), clear, list. */
+  | { readonly t: 'override', readonly id: number, readonly op: 'set', readonly req: OverrideRequest, readonly overrideId: string }
+  | { readonly t: 'override', readonly id: number, readonly op: 'clear', readonly overrideId: string }
+  | { readonly t: 'override', readonly id: number, readonly op: 'list' }
   | { readonly t: 'drain' }
 
 export const isMessage = (m: unknown): m is { t: string } => typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string'

@@ -37,7 +37,10 @@ export async function runWorker (file: string, logger: Logger): Promise<void> {
     if (msg.t === 'status') send({ t: 'answer', id: msg.id, value: gw.status() })
     else if (msg.t === 'metrics') gw.metrics.json().then(v => { send({ t: 'answer', id: msg.id, value: v }) }, () => { send({ t: 'answer', id: msg.id, value: [] }) })
     else if (msg.t === 'reload') gw.reload(msg.trigger).then(r => { send({ t: 'answer', id: msg.id, value: r }) }, () => { send({ t: 'answer', id: msg.id, value: null }) })
-    else if (msg.t === 'drain') drain()
+    else if (msg.t === 'override') {
+      const value = msg.op === 'set' ? gw.setOverride(msg.req, msg.overrideId) : msg.op === 'clear' ? gw.clearOverride(msg.overrideId) : gw.overrides
+      send({ t: 'answer', id: msg.id, value })
+    } else if (msg.t === 'drain') drain()
   })
   // Signals are the primary's to coordinate (Ctrl-C reaches the whole group);
   // a worker whose primary is gone drains on its own.
