@@ -2,8 +2,9 @@
  * `npm run demo`: scenario S1 end to end, live. The payment primary goes from
  * 200 ms to 5 s under 200 req/s and heals later; one line per second shows
  * what the client sees and the share the gateway reports, gateway events
- * appear as they happen, and the run ends with the event log and the S1
- * targets. Exit code 0 when every target is met, 1 otherwise.
+ * appear as they happen, and the run ends with the event log, the S1
+ * targets and the gateway's post-incident report checked against them.
+ * Exit code 0 when every target is met and the report agrees, 1 otherwise.
  *
  * `S1_FAST=1`: short timings (spike at 3 s, heal at 8 s, end at 24 s).
  * `--timeline`: also print the timeline by intended send second.
@@ -89,7 +90,13 @@ try {
   out()
   out('Summary')
   for (const line of summaryLines(result.summary, config)) out(line)
-  process.exitCode = result.summary.pass ? 0 : 1
+  const inc = result.incident
+  out()
+  out(`The gateway's own account: incident ${inc.id ?? '(none)'} (GET /incidents/${inc.id ?? 'ID'}/report; gateway report prints it on a running gateway)`)
+  if (inc.report !== null) for (const line of inc.report.trimEnd().split('\n')) out(`  │ ${line}`)
+  out('Report against the summary above:')
+  for (const line of inc.lines) out(`  ${line}`)
+  process.exitCode = result.summary.pass && inc.pass ? 0 : 1
 } catch (err) {
   process.stderr.write(`demo: ${(err as Error).message}\n`)
   process.exitCode = 1

@@ -52,6 +52,10 @@ t.test('one line per request, with what the gateway did and nothing secret', asy
   const byId = (id: string): Line => all.find(l => l.requestId === id) as Line
   t.match(byId(ok.requestId), { route: 'pay', upstream: 'p', method: 'GET', path: '/pay/charge', status: 200, complete: true, attempts: 1, retried: false, hedged: false, replayed: false, error: null, listener: 'public' })
   t.ok(typeof byId(ok.requestId).durationMs === 'number' && typeof byId(ok.requestId).upstreamMs === 'number', 'durations are numbers')
+  const keys = Object.keys(byId(ok.requestId))
+  t.same([keys[0], keys[1], keys.at(-1)], ['level', 'time', 'msg'], 'pino\'s line shape: level and time first, msg last')
+  t.match(byId(ok.requestId), { level: 30, msg: 'request' })
+  t.ok(Math.abs(Number(byId(ok.requestId).time) - Date.now()) < 60_000, 'time in epoch ms')
   t.ok((byId(ok.requestId).bytesOut as number) > 0, 'response bytes counted')
   t.match(byId(missing.requestId), { route: null, upstream: null, status: 404, error: 'GW_ERR_ROUTE_NOT_FOUND', path: '/elsewhere' })
   t.match(byId(retried.requestId), { route: 'pay', upstream: 'b', status: 200, attempts: 2, retried: true })

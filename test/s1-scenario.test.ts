@@ -1,7 +1,8 @@
 /**
  * The headline scenario end to end, with short timings (spike at 3 s, heal
  * at 8 s): a real gateway on policies/demo.yaml, real demo upstreams, an
- * open-loop load. The S1 targets are the assertions.
+ * open-loop load. The S1 targets are the assertions, and the incident the
+ * gateway records must tell the same story in its post-incident report.
  */
 import t from 'tap'
 import { runS1Scenario, S1_DEFAULTS, S1_FAST } from '../scripts/lib/s1-scenario.js'
@@ -16,4 +17,8 @@ t.test('S1: slow payment primary → shifted within targets, no errors, no flaps
   t.equal(s.reversals, 0, 'no reversal while the spike lasts')
   t.ok(s.restoreGatewayMs !== null && s.restoreGatewayMs <= 30_000, `restored ${s.restoreGatewayMs} ms after healing (≤ 30 s)`)
   t.ok(r.events.some(e => e.kind === 'shift.restored'), 'restored event in the log')
+  // The gateway's post-incident report says what the client-side summary says.
+  t.equal(r.incident.count, 1, 'one incident for the route')
+  t.ok(r.incident.pass, `the report agrees with the summary:\n${r.incident.lines.join('\n')}`)
+  t.match(r.incident.report, /\| shift\.step \|[^\n]*\| \d+(\.\d+)? \/ 1000 \| yes \|/, 'shift steps with measured value / threshold')
 })

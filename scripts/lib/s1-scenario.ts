@@ -18,6 +18,7 @@ import { Gateway } from '../../gateway/app/gateway.js'
 import { PolicyError, formatIssue } from '../../gateway/policy/issues.js'
 import { startDemoUpstreams, DEMO_NAMES, type DemoUpstreams } from '../demo-upstreams.js'
 import { runOpenLoop, type RequestResult } from './open-loop.js'
+import { checkIncident, type IncidentCheck } from './s1-incident.js'
 
 export type { RequestResult } from './open-loop.js'
 
@@ -121,6 +122,8 @@ export interface S1Result {
   summary: S1Summary
   /** Things that could not be measured (e.g. no /events yet). */
   notes: string[]
+  /** The incident the gateway recorded, its report, and how the report compares with the summary. */
+  incident: IncidentCheck
 }
 
 /** Runs S1 once; resolves when the load has completed and everything is closed again. */
@@ -218,7 +221,9 @@ async function drive (config: S1Config, hooks: S1Hooks, demo: DemoUpstreams, gat
   await poller.poll() // events of the last requests
   const timeline = buildTimeline(results, config.endAtMs, gatewayShares)
   const summary = summarize(config, results, poller.events, poller.samples, poller.eventsSupported)
-  return { config, startedAt, timeline, events: poller.events, shareSamples: poller.samples, summary, notes: poller.notes }
+  const steps = poller.events.filter(e => e.kind === 'shift.step' && e.enforced && e.route === S1_ROUTE).length
+  const incident = await checkIncident(adminUrl, S1_ROUTE, performance.timeOrigin + t0, config.spikeAtMs, config.healAtMs, { ...summary, steps })
+  return { config, startedAt, timeline, events: poller.events, shareSamples: poller.samples, summary, notes: poller.notes, incident }
 }
 
 /** Polls `/events` (tolerating 404 until the shift controller exists) and the route's share in `/status`. */
