@@ -58,7 +58,7 @@ async function startGateway(
   const accessLog = sample === null
     ? ''
     : `accessLog: { destination: ${JSON.stringify(path.join(logDir, `${name}.access.log`))}, sample: ${sample} }\n`;
-  await writeFile(policy, yaml(port, adminPort).replace(/^routes:/m, `${accessLog}routes:`));
+  await writeFile(policy, withLimits(yaml(port, adminPort).replace(/^routes:/m, `${accessLog}routes:`)));
   const vars: Record<string, string> = {
     PORT: String(port),
     ADMIN_PORT: String(adminPort),
@@ -129,4 +129,21 @@ export async function sanityCheck(t: Target, originBody: string): Promise<void> 
   if (res.status !== 200 || body !== originBody) {
     throw new Error(`${t.name}: GET ${t.url} → ${res.status}, body ${JSON.stringify(body.slice(0, 200))} (expected 200 + origin body)`);
   }
+}
+
+/**
+ * BENCH_LIMITS=1: every route of both gateways also gets overload
+ * protection configured but never limiting — the gateway-wide overload gate
+ * (priority critical), a per-route admission gate and a per-client-address
+ * rate limit, all far above what the bench sends — so the figures are the
+ * cost of the checks themselves.
+ */
+export function withLimits(policy: string): string {
+  const on = process.env.BENCH_LIMITS;
+  if (on === undefined || on === '' || on === '0') return policy;
+  const at = policy.search(/^routes:/m);
+  const head = policy.slice(0, at);
+  const routes = policy.slice(at).replace(/^(  - name: \S+)$/gm,
+    '$1\n    priority: critical\n    admission: { maxConcurrent: 100000, queue: 1000 }\n    rateLimits:\n      - { name: per-client, key: ip, limit: 100000000, window: 1s, scope: local }');
+  return `${head}overload: { maxConcurrent: 1000000 }\n${routes}`;
 }

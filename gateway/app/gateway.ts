@@ -15,6 +15,9 @@ import { HealthRegistry } from '../health/health-registry.js'
 import { Prober } from '../control/prober.js'
 import { LatencyProbes } from '../control/latency-probes.js'
 import { RouteViews } from '../views/route-view.js'
+import { AdmissionRegistry } from '../admission/gate.js'
+import { OverloadGate } from '../admission/overload.js'
+import { RateLimitRegistry } from '../ratelimit/route-limits.js'
 import { EventLog } from '../events/log.js'
 import { ControlLoop } from '../control/loop.js'
 import { DeliveryRegistry } from '../delivery/route-delivery.js'
@@ -71,6 +74,9 @@ export class Gateway {
   readonly #env: Env
   readonly #pools = new PoolRegistry()
   readonly #views = new RouteViews()
+  readonly #admission: AdmissionRegistry
+  readonly #overload = new OverloadGate()
+  readonly #rateLimits: RateLimitRegistry
   readonly #stats: StatsRegistry
   readonly #sweeper: DeadlineSweeper
   readonly #uploads: UploadGuard
@@ -104,12 +110,14 @@ export class Gateway {
     this.#stats = new StatsRegistry(this.#clock, snapshot.statsWindowMs, snapshot.statsResolutionMs)
     this.#sweeper = new DeadlineSweeper(this.#clock, opts.deadlineTickMs)
     this.#uploads = new UploadGuard(this.#clock)
+    this.#admission = new AdmissionRegistry(this.#clock)
     this.#startedAt = this.#clock.wall()
     this.#events = new EventLog(this.#clock, () => this.#runtime.snapshot.version)
     this.#health = new HealthRegistry(this.#events.add)
     this.#random = opts.random ?? Math.random
     this.#shared = opts.shared?.(snapshot.store) ?? createSharedState(snapshot.store, this.#clock, this.#logger)
     this.#delivery = new DeliveryRegistry(this.#clock, this.#shared.storeFactory)
+    this.#rateLimits = new RateLimitRegistry(() => this.#shared.globalBuckets, () => this.#clock.now())
     // Flips arrive from probes started later (control.apply), never during construction.
     this.#prober = new Prober({ clock: this.#clock, onFlip: flip => this.#control.onProbeFlip(flip) })
     this.#latencyProbes = new LatencyProbes(this.#clock)
@@ -142,7 +150,7 @@ export class Gateway {
   }
 
   #runtimeDeps (): RuntimeDeps {
-    return { pools: this.#pools, stats: this.#stats, health: this.#health, delivery: this.#delivery, views: this.#views }
+    return { pools: this.#pools, stats: this.#stats, health: this.#health, delivery: this.#delivery, views: this.#views, admission: this.#admission, overload: this.#overload, rateLimits: this.#rateLimits }
   }
 
   /** Loads the policy and opens every listener; throws PolicyError for an invalid file. */
@@ -259,7 +267,9 @@ export class Gateway {
       return v === null ? null : { ...v, fleet: fleet === null ? null : fleet.peers(name, now) }
     }
     const store = { kind: this.#shared.kind, instance: this.#shared.instance, up: this.#shared.up() }
-    return { ...buildStatus(this.#runtime, this.#lastReload, this.#startedAt, this.#clock, shift, key => this.#prober.state(key)), store, listeners, overrides: this.#overrides.list() }
+    const og = this.#runtime.overload
+    const overload = og === null || og.config === null ? null : { ...og.config, inflight: og.inflight, admitted: { ...og.admitted }, refused: { ...og.refused } }
+    return { ...buildStatus(this.#runtime, this.#lastReload, this.#startedAt, this.#clock, shift, key => this.#prober.state(key)), store, listeners, overload, overrides: this.#overrides.list() }
   }
 
   /** Re-reads the policy file; the running policy stays unless the new one is valid. */
@@ -302,6 +312,8 @@ export class Gateway {
       const names = new Set(s.routes.map(r => r.name))
       this.#delivery.retain(names)
       this.#views.retain(names)
+      this.#admission.retain(names)
+      this.#rateLimits.retain(names)
       this.#shared.fleet?.retain(names)
       record = { at, trigger, ok: true, changed: true, version: s.version }
       this.#events.add({ kind: 'policy.reload', route: '*', before, after: s.version, enforced: true, detail: `generation ${rt.generation} (${trigger})` })
@@ -354,6 +366,7 @@ export class Gateway {
     this.#stats.close()
     this.#sweeper.close()
     this.#uploads.close()
+    this.#admission.close()
     await this.#pools.destroy()
   }
 }

@@ -9,6 +9,7 @@ import type { ShiftView } from '../control/controller.js'
 import { OUTCOMES } from '../health/outcome.js'
 import type { MetricsRoute, MetricsSource } from '../metrics/index.js'
 import { routeShares } from './status.js'
+import { PRIORITIES } from '../admission/overload.js'
 
 export interface MetricsInputs {
   readonly runtime: () => Runtime
@@ -30,6 +31,8 @@ export function metricsSource (inp: MetricsInputs): MetricsSource {
         responses: r.delivery.responses,
         delivery: r.delivery.counters,
         shift: c.shift === null ? null : { applied: r.view.backupShare, phase: shift?.phase ?? 'idle' },
+        rateLimits: (r.rateLimits?.limits ?? []).map(l => ({ name: l.config.name, ...l.counters })),
+        admission: r.admission === null ? null : { limit: r.admission.config.maxConcurrent, inflight: r.admission.inflight, waiting: r.admission.waiting, queued: r.admission.queued, refused: r.admission.refused },
         upstreams: r.upstreams.map(u => {
           const oldest = u.stats.inflight.first
           return {
@@ -55,6 +58,11 @@ export function metricsSource (inp: MetricsInputs): MetricsSource {
       const rt = inp.runtime()
       return { version: rt.snapshot.version, hash: rt.snapshot.hash, generation: rt.generation }
     },
-    store: inp.store
+    store: inp.store,
+    overload: () => {
+      const g = inp.runtime().overload
+      if (g === null || g.config === null) return null
+      return { limit: g.config.maxConcurrent, inflight: g.inflight, ceilings: Object.fromEntries(PRIORITIES.map(p => [p, g.ceiling(p)])), refused: g.refused }
+    }
   }
 }

@@ -17,6 +17,8 @@ import { connectRedis } from '../fleet/redis.js'
 import { RedisBus } from '../fleet/redis-bus.js'
 import { ShareSync } from '../fleet/share-sync.js'
 import type { FleetBus } from '../fleet/bus.js'
+import { RedisBuckets } from '../ratelimit/redis.js'
+import type { GlobalBuckets } from '../ratelimit/route-limits.js'
 
 export interface SharedState {
   readonly kind: 'memory' | 'redis'
@@ -24,6 +26,8 @@ export interface SharedState {
   readonly storeFactory: StoreFactory
   /** Null when this process decides alone. */
   readonly fleet: ShareSync | null
+  /** Where global rate limits are counted (Redis); null: each process counts its own. */
+  readonly globalBuckets: GlobalBuckets | null
   /** Redis connected now (always true for memory). */
   up (): boolean
   /** Resolves when connected, or after `ms` (start-up goes on degraded rather than not at all). */
@@ -41,6 +45,7 @@ export function memoryState (clock: Clock, instance: string): SharedState {
     instance,
     storeFactory: (_route, cfg) => new MemoryIdempotencyStore({ clock, ttlMs: cfg.ttlMs, maxKeys: cfg.maxKeys }),
     fleet: null,
+    globalBuckets: null,
     up: () => true,
     ready: async () => true,
     close: async () => {}
@@ -65,6 +70,7 @@ export function createSharedState (store: StoreConfig, clock: Clock, logger: Log
       cfg.storeUnavailable === 'local' ? new MemoryIdempotencyStore({ clock, ttlMs: cfg.ttlMs, maxKeys: cfg.maxKeys }) : null,
       n => logger.error({ dropped: n }, 'idempotency outbox full while redis is away; oldest outcome dropped')),
     fleet,
+    globalBuckets: { buckets: new RedisBuckets(h.client), keyPrefix: r.keyPrefix, up: () => h.up },
     up: () => h.up,
     ready: async (ms: number) => {
       const end = clock.now() + ms

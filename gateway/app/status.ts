@@ -69,10 +69,26 @@ export function buildStatus (rt: Runtime, lastReload: ReloadRecord | null, start
           headers: c.headers === null ? null : Object.fromEntries(c.headers)
         },
         timeoutsMs: c.timeouts,
+        priority: c.priority,
         shift: c.shift === null ? null : { applied: r.view.backupShare, quantile: c.shift.quantile, thresholdMs: c.shift.thresholdMs, recoverMs: c.shift.recover.thresholdMs, ...shiftView(c.name) },
         responses: responseCounts(r.delivery.responses),
         delivery: { ...r.delivery.counters, hedgeDelayMs: c.hedge === null ? null : r.view.hedgeDelayMs },
         websocket: { enabled: c.websocket.enabled, idleTimeoutMs: c.websocket.idleTimeoutMs, ...r.delivery.upgrades },
+        rateLimits: (r.rateLimits?.limits ?? []).map(l => ({
+          name: l.config.name,
+          key: l.config.key.kind === 'header' ? `header:${l.config.key.header}` : l.config.key.kind,
+          limit: l.config.limit,
+          windowMs: l.config.windowMs,
+          scope: l.config.scope,
+          storeDown: l.config.storeDown,
+          keysHeldLocally: l.local.size,
+          allowed: l.counters.allowed,
+          refused: l.counters.refused,
+          decidedByStoreDown: l.counters.storeDown
+        })),
+        admission: r.admission === null
+          ? null
+          : { ...r.admission.config, inflight: r.admission.inflight, waiting: r.admission.waiting, admitted: r.admission.admitted, queued: r.admission.queued, refused: { ...r.admission.refused } },
         upstreams: r.upstreams.map(u => {
           const v = u.stats.view()
           return {

@@ -20,6 +20,7 @@ import type { LatencyProbes } from './latency-probes.js'
 import { ShiftController, type Signal, type ShiftView } from './controller.js'
 import { evaluateOutliers } from './outlier.js'
 import type { OverrideBook } from './overrides.js'
+import { SheddingWatch } from './shedding.js'
 
 export interface ControlDeps {
   readonly clock: Clock
@@ -96,6 +97,7 @@ export class ControlLoop {
   readonly #forcedAt = new Map<string, number>()
   /** Per route paused by an operator: the share applied when the pause began. */
   readonly #frozen = new Map<string, number>()
+  readonly #shedding = new SheddingWatch()
   #runtime: ControlTarget | null = null
   #ticks = 0
   #timer: NodeJS.Timeout | null = null
@@ -186,6 +188,7 @@ export class ControlLoop {
     const hedgeTick = (this.#ticks++ % 5) === 0
     const book = this.#deps.overrides
     book?.expire(now)
+    for (const e of this.#shedding.tick(rt.routes, now)) this.#deps.emit(e)
     for (const route of rt.routes) {
       this.#hold(route)
       const pin = book?.pin(route.config.name) ?? null

@@ -16,7 +16,7 @@ import { endSocketWithProblem } from './problem.js'
 import { ConnectionGate } from './connections.js'
 import { expectContinue } from './continue.js'
 import { ResponseTally } from '../core/response-tally.js'
-import { recordResponse, tagResponse } from './response-tag.js'
+import { recordResponse, releaseSlots, tagResponse } from './response-tag.js'
 import type { AccessLog } from './access-log.js'
 
 /** Serves one request (the proxy's handler). */
@@ -141,6 +141,7 @@ export class Listener {
     this.#inflight--
     const now = performance.now()
     recordResponse(res, now)
+    releaseSlots(res)
     if (this.accessLog !== null) {
       try { this.accessLog.write(res, this.config.name, now) } catch { /* a log line is never worth a request */ }
     }

@@ -14,6 +14,8 @@ export interface ProblemContext {
   readonly upstream?: string | undefined
   readonly detail?: string | undefined
   readonly retryAfterSeconds?: number | undefined
+  /** More response headers (names lower-case, values header-safe: the rate-limit fields). */
+  readonly headers?: Readonly<Record<string, string>> | undefined
 }
 
 export function problemBody (spec: ErrorSpec, ctx: ProblemContext): string {
@@ -45,6 +47,7 @@ export function sendProblem (res: ServerResponse, spec: ErrorSpec, ctx: ProblemC
   }
   if (ctx.upstream !== undefined) headers['x-gateway-upstream'] = ctx.upstream
   if (ctx.retryAfterSeconds !== undefined) headers['retry-after'] = ctx.retryAfterSeconds
+  if (ctx.headers !== undefined) Object.assign(headers, ctx.headers)
   tagError(res, spec.code)
   tagBytesOut(res, headers['content-length'] as number)
   res.writeHead(spec.status, headers)

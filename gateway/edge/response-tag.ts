@@ -26,12 +26,18 @@ class Tag {
   upstreamMs = -1
   requestId: string | null = null
   bytesOut = 0
+  /** Admission slots the request holds (admission/), given back when the response closes. */
+  overloadSlot: Slot | null = null
+  routeSlot: Slot | null = null
 
   constructor (startedAt: number, tally: ResponseTally) {
     this.startedAt = startedAt
     this.tally = tally
   }
 }
+
+/** An admission slot: what the response gives back when it closes. */
+export interface Slot { readonly leave: () => void }
 
 interface Tagged { [TAG]: Tag }
 const tag = (res: ServerResponse): Tag => (res as unknown as Tagged)[TAG]
@@ -83,6 +89,24 @@ export function tagFlag (res: ServerResponse, flag: typeof HEDGED | typeof REPLA
 /** The gateway answered with a problem (edge/problem.ts). */
 export function tagError (res: ServerResponse, code: string): void {
   tag(res).code = code
+}
+
+/** The request took a slot of the gateway-wide overload gate or of its route's gate (proxy/handler.ts). */
+export function tagSlot (res: ServerResponse, which: 'overload' | 'route', slot: Slot): void {
+  const t = tag(res)
+  if (which === 'overload') t.overloadSlot = slot
+  else t.routeSlot = slot
+}
+
+/** The response closed: its slots go back (edge/listener.ts, once per response). */
+export function releaseSlots (res: ServerResponse): void {
+  const t = (res as unknown as Partial<Tagged>)[TAG]
+  if (t === undefined) return
+  const o = t.overloadSlot
+  const r = t.routeSlot
+  t.overloadSlot = t.routeSlot = null
+  if (o !== null) o.leave()
+  if (r !== null) r.leave()
 }
 
 /** Counts the closed response in its tally. */

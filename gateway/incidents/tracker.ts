@@ -55,6 +55,7 @@ interface TallyMark { readonly byClass: Float64Array, readonly buckets: Float64A
 
 const MAX_EVENTS = 500
 const SHIFT = 'shift'
+const OVERLOAD = 'overload'
 
 /** Whether each route could take traffic at the moment (composition root). */
 export type RouteAvailable = (route: string) => boolean
@@ -97,11 +98,11 @@ export class IncidentTracker {
     if (change !== null) {
       if (change.on) o.conditions.add(change.key)
       else o.conditions.delete(change.key)
-      if (change.key !== SHIFT && change.on && e.upstream !== undefined && !inc.upstreams.includes(e.upstream)) inc.upstreams.push(e.upstream)
+      if (change.key !== SHIFT && change.key !== OVERLOAD && change.on && e.upstream !== undefined && !inc.upstreams.includes(e.upstream)) inc.upstreams.push(e.upstream)
     }
     if ((e.kind === 'shift.step' || e.kind === 'shift.ramp') && typeof e.after === 'number' && e.enforced) inc.peakBackupShare = Math.max(inc.peakBackupShare, e.after)
-    const out = [...o.conditions].filter(c => c !== SHIFT).length
-    const now: Severity = !this.#available(e.route) ? 'unavailable' : o.conditions.has(SHIFT) || out > 1 ? 'degraded' : 'upstream'
+    const out = [...o.conditions].filter(c => c !== SHIFT && c !== OVERLOAD).length
+    const now: Severity = !this.#available(e.route) ? 'unavailable' : o.conditions.has(SHIFT) || o.conditions.has(OVERLOAD) || out > 1 ? 'degraded' : 'upstream'
     if (RANK[now] > RANK[inc.severity]) inc.severity = now
     if (o.conditions.size === 0) {
       inc.impact = this.#impact(inc)
@@ -196,6 +197,8 @@ function conditionChange (e: GatewayEvent): { key: string, on: boolean } | null 
     case 'outlier.eject': return { key: `ejected:${u}`, on: true }
     case 'outlier.return': return { key: `ejected:${u}`, on: false }
     case 'probe.flip': return { key: `down:${u}`, on: e.after === 'unhealthy' }
+    case 'overload.shedding': return { key: OVERLOAD, on: true }
+    case 'overload.cleared': return { key: OVERLOAD, on: false }
     default: return null
   }
 }

@@ -140,6 +140,43 @@ export class GatewayMetrics {
     this.#gauge('gateway_shift_phase', 'The shift controller\'s phase: 1 for the current one.', ['route', 'phase'],
       this.#perRoute((r, emit) => { if (r.shift !== null) for (const p of SHIFT_PHASES) emit({ route: r.name, phase: p }, r.shift.phase === p ? 1 : 0) }))
 
+    // Rate limits
+    this.#counter('gateway_rate_limit_requests_total', 'Requests checked against a rate limit of the route, by result: allowed, or refused (429 GW_ERR_RATE_LIMITED).', ['route', 'limit', 'result'],
+      this.#perRoute((r, emit) => {
+        for (const l of r.rateLimits) {
+          emit({ route: r.name, limit: l.name, result: 'allowed' }, l.allowed)
+          emit({ route: r.name, limit: l.name, result: 'refused' }, l.refused)
+        }
+      }))
+    this.#counter('gateway_rate_limit_store_down_total', 'Checks of a global rate limit decided by its storeDown rule because Redis could not answer.', ['route', 'limit'],
+      this.#perRoute((r, emit) => { for (const l of r.rateLimits) emit({ route: r.name, limit: l.name }, l.storeDown) }))
+
+    // Admission
+    this.#gauge('gateway_admission_limit', 'The route\'s concurrency limit (admission.maxConcurrent; routes with an admission block only).', ['route'],
+      this.#perRoute((r, emit) => { if (r.admission !== null) emit({ route: r.name }, r.admission.limit) }))
+    this.#gauge('gateway_admission_inflight_requests', 'Requests of the route holding an admission slot now.', ['route'],
+      this.#perRoute((r, emit) => { if (r.admission !== null) emit({ route: r.name }, r.admission.inflight) }), 'sum')
+    this.#gauge('gateway_admission_waiting_requests', 'Requests of the route waiting in its admission queue now.', ['route'],
+      this.#perRoute((r, emit) => { if (r.admission !== null) emit({ route: r.name }, r.admission.waiting) }), 'sum')
+    this.#counter('gateway_admission_queued_total', 'Requests that had to wait for an admission slot.', ['route'],
+      this.#perRoute((r, emit) => { if (r.admission !== null) emit({ route: r.name }, r.admission.queued) }))
+    this.#counter('gateway_admission_refused_total', 'Requests refused by admission control (503 GW_ERR_OVERLOADED): queue_full or queue_timeout.', ['route', 'reason'],
+      this.#perRoute((r, emit) => {
+        if (r.admission === null) return
+        emit({ route: r.name, reason: 'queue_full' }, r.admission.refused.queueFull)
+        emit({ route: r.name, reason: 'queue_timeout' }, r.admission.refused.queueTimeout)
+      }))
+
+    this.#gauge('gateway_overload_limit', 'The gateway-wide overload limit (overload.maxConcurrent), and from how many requests in flight each priority is refused.', ['priority'], emit => {
+      const o = src.overload()
+      if (o !== null) for (const [priority, n] of Object.entries(o.ceilings)) emit({ priority }, n)
+    })
+    this.#gauge('gateway_overload_inflight_requests', 'Requests holding a slot of the gateway-wide overload gate now.', [], emit => { const o = src.overload(); if (o !== null) emit({}, o.inflight) }, 'sum')
+    this.#counter('gateway_overload_refused_total', 'Requests refused by the gateway-wide overload gate (503 GW_ERR_SHED), by priority.', ['priority'], emit => {
+      const o = src.overload()
+      if (o !== null) for (const [priority, n] of Object.entries(o.refused)) emit({ priority }, n)
+    })
+
     // Upstreams
     this.#counter('gateway_upstream_attempts_total', 'Attempts sent to the upstream, by outcome (2xx..5xx: its answer; connect, timeout, reset, protocol: gateway-side failures; aborted: the client went away).', ['route', 'upstream', 'outcome'],
       this.#perUpstream((_r, u, emit, l) => { for (const [outcome, n] of u.attempts) emit({ ...l, outcome }, n) }))

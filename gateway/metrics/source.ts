@@ -34,6 +34,16 @@ export interface MetricsRoute {
   readonly delivery: Readonly<DeliveryCounters>
   /** null: the route has no shift block. */
   readonly shift: { readonly applied: number, readonly phase: string } | null
+  /** The route's rate limits: per limit its name and counters. */
+  readonly rateLimits: ReadonlyArray<{ readonly name: string, readonly allowed: number, readonly refused: number, readonly storeDown: number }>
+  /** null: the route has no admission block. */
+  readonly admission: {
+    readonly limit: number
+    readonly inflight: number
+    readonly waiting: number
+    readonly queued: number
+    readonly refused: Readonly<Record<'queueFull' | 'queueTimeout', number>>
+  } | null
   readonly upstreams: readonly MetricsUpstream[]
 }
 
@@ -50,4 +60,6 @@ export interface MetricsSource {
   policy (): { readonly version: string, readonly hash: string, readonly generation: number }
   /** The state store: kind, and whether it is reachable now. */
   store (): { readonly kind: string, readonly up: boolean }
+  /** The gateway-wide overload gate; null when the policy has none. */
+  overload (): { readonly limit: number, readonly inflight: number, readonly ceilings: Readonly<Record<string, number>>, readonly refused: Readonly<Record<string, number>> } | null
 }

@@ -14,6 +14,7 @@ import { compileResilience } from './compile-resilience.js'
 import { compileDelivery } from './compile-delivery.js'
 import { checkUpstreamUrl } from './upstream-url.js'
 import { compileUpgrade } from './compile-upgrade.js'
+import { compileAdmission, compileOverload } from './compile-admission.js'
 import { compileListener, compileRouteLimits } from './compile-edge.js'
 import { compileStore } from './compile-store.js'
 import { pct } from './compile-kit.js'
@@ -76,6 +77,7 @@ export function compilePolicy (doc: PolicyDoc, source: PolicySource, env: Env): 
   const drainTimeoutMs = duration(doc.shutdown?.drainTimeout, ['shutdown', 'drainTimeout'], 10_000)
   const store = compileStore(doc.store, source, issues, duration, env)
   const accessLog = doc.accessLog === undefined ? null : compileAccessLog(doc.accessLog, source.file)
+  const overload = compileOverload(doc.overload, source, issues)
 
   if (issues.length > 0) return { ok: false, issues }
   const hash = createHash('sha256').update(source.text).digest('hex')
@@ -90,6 +92,7 @@ export function compilePolicy (doc: PolicyDoc, source: PolicySource, env: Env): 
     drainTimeoutMs,
     store,
     accessLog,
+    overload,
     routes
   })
   return { ok: true, snapshot }
@@ -137,6 +140,7 @@ function compileRoute (r: RouteDoc, index: number, base: TimeoutsConfig, source:
     ...compileResilience(r, index, source, issues, duration),
     ...compileDelivery(r, index, source, issues, duration),
     ...compileUpgrade(r, index, source, issues, duration),
+    ...compileAdmission(r, index, duration, source, issues),
     upstreams: upstreams.map((u, order) => ({ u, order }))
       .sort((a, b) => a.u.priority - b.u.priority || a.order - b.order)
       .map(x => x.u)

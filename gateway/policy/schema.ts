@@ -8,6 +8,7 @@
  * `x-hint` is our own annotation: validate.ts appends it to the error message
  * to say how to fix a value.
  */
+import { AdmissionSchema, OverloadSchema, PrioritySchema, RateLimitSchema } from './schema-admission.js'
 import { Type, type Static } from '@sinclair/typebox'
 import { strict, Duration, Name, Percent } from './schema-kit.js'
 import { BreakerSchema, FailoverSchema, ShiftSchema, OutlierSchema, HealthCheckSchema } from './schema-resilience.js'
@@ -103,7 +104,10 @@ export const RouteSchema = strict({
   retry: Type.Optional(RetrySchema),
   idempotency: Type.Optional(IdempotencySchema),
   hedge: Type.Optional(HedgeSchema),
-  websocket: Type.Optional(WebSocketSchema)
+  websocket: Type.Optional(WebSocketSchema),
+  admission: Type.Optional(AdmissionSchema),
+  priority: Type.Optional(PrioritySchema),
+  rateLimits: Type.Optional(Type.Array(RateLimitSchema, { minItems: 1, maxItems: 8, description: 'Rate limits, each checked in turn (a request refused by one is refused); names unique within the route. See docs/overload.md.' }))
 })
 
 export const PolicySchema = strict({
@@ -122,6 +126,7 @@ export const PolicySchema = strict({
     destination: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'stdout, stderr, or a file (appended to, created with its folders; a relative path is relative to the policy file). A file is reopened on every reload (SIGHUP after log rotation). @default stdout' })),
     sample: Type.Optional(Percent('Share of successful responses (completed, status below 400) that get a line. Errors — 4xx, 5xx and responses that did not complete — always do.', '100%'))
   }, { description: 'One JSON line per request (pino): route, upstream (by name), method, path without the query, status, durations, bytes, request id, attempts, retry / hedge / replay flags, gateway error code. Never bodies, query strings, headers or upstream addresses. Omit for none; {} for every request on stdout. Changes apply on reload.' })),
+  overload: Type.Optional(OverloadSchema),
   shutdown: Type.Optional(strict({
     drainTimeout: Type.Optional(Duration('On SIGTERM: how long to let in-flight requests finish before closing their connections.', '10s'))
   }, { description: 'Graceful shutdown.' })),

@@ -169,6 +169,36 @@ export interface RouteConfig {
   readonly hedge: HedgeConfig | null
   /** WebSocket tunnels (compile-upgrade.ts); enabled by default. */
   readonly websocket: { readonly enabled: boolean, readonly idleTimeoutMs: number }
+  /** Admission control (compile-admission.ts); null = no limit. */
+  readonly admission: AdmissionConfig | null
+  /** Which traffic the overload gate sheds first (low) and last (critical). @default normal */
+  readonly priority: Priority
+  /** Rate limits, checked in order (empty: none). */
+  readonly rateLimits: readonly RateLimitConfig[]
+}
+
+export type Priority = 'critical' | 'high' | 'normal' | 'low'
+
+/** The gateway-wide overload gate (admission/overload.ts). */
+export interface OverloadConfig {
+  readonly maxConcurrent: number
+  /** Per priority: the share of maxConcurrent in flight from which it is refused (critical: 1). */
+  readonly shedAt: Readonly<Record<Priority, number>>
+}
+
+export interface RateLimitConfig {
+  readonly name: string
+  readonly key: { readonly kind: 'route' } | { readonly kind: 'ip' } | { readonly kind: 'header', readonly header: string }
+  readonly limit: number
+  readonly windowMs: number
+  readonly scope: 'global' | 'local'
+  readonly storeDown: 'local' | 'allow' | 'deny'
+}
+
+export interface AdmissionConfig {
+  readonly maxConcurrent: number
+  readonly queue: number
+  readonly queueTimeoutMs: number
 }
 
 export interface ListenerConfig {
@@ -229,6 +259,8 @@ export interface PolicySnapshot {
   readonly drainTimeoutMs: number
   readonly store: StoreConfig
   readonly accessLog: AccessLogConfig | null
+  /** The gateway-wide overload gate; null = none. */
+  readonly overload: OverloadConfig | null
   readonly routes: readonly RouteConfig[]
 }
 

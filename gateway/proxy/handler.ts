@@ -23,13 +23,14 @@ import { admitRequest } from '../edge/admit.js'
 import { acceptBody, ClientFault, startReading } from '../edge/upload.js'
 import { bodyLimits, type BodyLimits } from '../edge/upload-guard.js'
 import type { RequestHandler } from '../edge/listener.js'
-import { tagRequestId, tagRoute } from '../edge/response-tag.js'
+import { tagRequestId, tagRoute, tagSlot } from '../edge/response-tag.js'
+import type { AdmissionGate, Waiter } from '../admission/gate.js'
+import type { RateVerdict } from '../ratelimit/route-limits.js'
 
 export type { RequestHandler }
 export type { HandlerDeps, AttemptFailedInfo } from './deps.js'
 
 export function createRequestHandler (deps: HandlerDeps, listener: ListenerConfig): RequestHandler {
-  const proto = 'http'
   const limits = bodyLimits(listener)
   return function handle (req, res) {
     const scan = scanRequestHeaders(req.rawHeaders, listener.trustForwarded)
@@ -59,31 +60,131 @@ export function createRequestHandler (deps: HandlerDeps, listener: ListenerConfi
         sendProblem(res, ERRORS.BODY_TOO_LARGE, { requestId: scan.requestId, route: cfg.name, detail: `the request body of ${scan.contentLength} bytes is larger than the route's maxBodySize of ${cfg.maxBodyBytes} bytes` })
         return
       }
-      const path = cfg.stripPrefix ? stripPrefix(target, cfg.pathPrefix) : target
-      const headers = addForwardingHeaders(scan, req.socket.remoteAddress ?? '', proto, adm.host)
-      const totalMs = effectiveTotalMs(cfg.timeouts.totalMs, scan.xRequestTimeout === null && scan.grpcTimeout === null ? null : parseClientDeadline(scan.xRequestTimeout, scan.grpcTimeout))
-      const spec: Mutable<RequestSpec> = { method, path, headers, body: null, hasBody: scan.hasBody, requestId: scan.requestId, clientHost: adm.host, totalMs, captureBytes: 0, keyedAndDeduped: false, outliveClient: false, onComplete: null }
-      const fault = scan.hasBody ? new ClientFault(res, scan.requestId, cfg.name) : null
-      if (cfg.idempotency === null && (cfg.retry === null || !scan.hasBody)) {
-        // The common path: nothing to keep, stream the body once. The
-        // upstream is picked first, so a 503 comes before any 100-continue.
-        const upstream = pickOr503(deps, res, route, spec)
-        if (upstream === null) return
-        if (fault !== null) spec.body = acceptBody(req, res, scan.contentLength !== null, cfg.maxBodyBytes, deps.uploads, limits, fault)
-        const pr = new ProxyRequest(deps, res, route, spec)
-        if (fault !== null) fault.sink = pr
-        pr.start(upstream)
-        return
+      const rl = route.rateLimits
+      if (rl !== null) {
+        const verdict = rl.check(req, scan)
+        if (verdict instanceof Promise) {
+          verdict.then(v => {
+            if (res.destroyed) return // the client left while Redis answered
+            if (!v.allowed) rateLimited(res, route, scan, v)
+            else admit(deps, req, res, rt, route, scan, target, adm.host, limits)
+          }).catch(err => {
+            deps.onInternalError(err, scan.requestId)
+            sendProblem(res, ERRORS.INTERNAL, { requestId: scan.requestId })
+          })
+          return
+        }
+        if (!verdict.allowed) {
+          rateLimited(res, route, scan, verdict)
+          return
+        }
       }
-      prepared(deps, req, res, route, spec, scan, target, limits, fault).catch(err => {
-        deps.onInternalError(err, scan.requestId)
-        sendProblem(res, ERRORS.INTERNAL, { requestId: scan.requestId })
-      })
+      admit(deps, req, res, rt, route, scan, target, adm.host, limits)
     } catch (err) {
       deps.onInternalError(err, scan.requestId)
       sendProblem(res, ERRORS.INTERNAL, { requestId: scan.requestId })
     }
   }
+}
+
+/** Past the rate limits: the gateway-wide overload gate (by priority), the route's admission gate, then dispatch. */
+function admit (deps: HandlerDeps, req: IncomingMessage, res: ServerResponse, rt: Runtime, route: RuntimeRoute, scan: ScannedRequest, target: string, host: string, limits: BodyLimits): void {
+  const cfg = route.config
+  const overload = rt.overload
+  if (overload !== null) {
+    if (!overload.tryEnter(cfg.priority)) {
+      if (scan.hasBody) res.shouldKeepAlive = false // its body is not read
+      sendProblem(res, ERRORS.SHED, { requestId: scan.requestId, route: cfg.name, retryAfterSeconds: 1, detail: `${overload.inflight} requests in flight in the gateway; ${cfg.priority}-priority requests are refused from ${overload.ceiling(cfg.priority)} (overload.maxConcurrent ${overload.config?.maxConcurrent ?? 0})` })
+      return
+    }
+    tagSlot(res, 'overload', overload)
+  }
+  const gate = route.admission
+  if (gate !== null) {
+    if (!gate.tryEnter()) {
+      waitForSlot(gate, deps, req, res, route, scan, target, host, limits)
+      return
+    }
+    tagSlot(res, 'route', gate)
+  }
+  dispatch(deps, req, res, route, scan, target, host, limits)
+}
+
+/** 429 with Retry-After and the IETF RateLimit-Policy / RateLimit fields of the limit that refused. */
+function rateLimited (res: ServerResponse, route: RuntimeRoute, scan: ScannedRequest, v: RateVerdict): void {
+  const l = v.limit as NonNullable<RateVerdict['limit']>
+  if (scan.hasBody) res.shouldKeepAlive = false // its body is not read
+  const windowS = Math.max(1, Math.ceil(l.windowMs / 1000))
+  sendProblem(res, ERRORS.RATE_LIMITED, {
+    requestId: scan.requestId,
+    route: route.config.name,
+    retryAfterSeconds: Math.max(1, Math.ceil(v.retryAfterMs / 1000)),
+    headers: {
+      'ratelimit-policy': `"${l.name}";q=${l.limit};w=${windowS}`,
+      ratelimit: `"${l.name}";r=0;t=${Math.max(1, Math.ceil(v.resetMs / 1000))}`
+    },
+    detail: `over the route's rate limit "${l.name}": ${l.limit} requests per ${l.windowMs} ms per ${l.key.kind === 'header' ? `${l.key.header} header` : l.key.kind}`
+  })
+}
+
+/** An admitted request: build what goes upstream and send it (streamed, or prepared when it must be kept). */
+function dispatch (deps: HandlerDeps, req: IncomingMessage, res: ServerResponse, route: RuntimeRoute, scan: ScannedRequest, target: string, host: string, limits: BodyLimits): void {
+  const proto = 'http' // TLS listeners are not there yet
+  const cfg = route.config
+  const path = cfg.stripPrefix ? stripPrefix(target, cfg.pathPrefix) : target
+  const headers = addForwardingHeaders(scan, req.socket.remoteAddress ?? '', proto, host)
+  const totalMs = effectiveTotalMs(cfg.timeouts.totalMs, scan.xRequestTimeout === null && scan.grpcTimeout === null ? null : parseClientDeadline(scan.xRequestTimeout, scan.grpcTimeout))
+  const method = req.method ?? 'GET'
+  const spec: Mutable<RequestSpec> = { method, path, headers, body: null, hasBody: scan.hasBody, requestId: scan.requestId, clientHost: host, totalMs, captureBytes: 0, keyedAndDeduped: false, outliveClient: false, onComplete: null }
+  const fault = scan.hasBody ? new ClientFault(res, scan.requestId, cfg.name) : null
+  if (cfg.idempotency === null && (cfg.retry === null || !scan.hasBody)) {
+    // The common path: nothing to keep, stream the body once. The
+    // upstream is picked first, so a 503 comes before any 100-continue.
+    const upstream = pickOr503(deps, res, route, spec)
+    if (upstream === null) return
+    if (fault !== null) spec.body = acceptBody(req, res, scan.contentLength !== null, cfg.maxBodyBytes, deps.uploads, limits, fault)
+    const pr = new ProxyRequest(deps, res, route, spec)
+    if (fault !== null) fault.sink = pr
+    pr.start(upstream)
+    return
+  }
+  prepared(deps, req, res, route, spec, scan, target, limits, fault).catch(err => {
+    deps.onInternalError(err, scan.requestId)
+    sendProblem(res, ERRORS.INTERNAL, { requestId: scan.requestId })
+  })
+}
+
+/**
+ * No slot free: wait in the route's queue (the body stays unread), then
+ * dispatch, or answer 503 GW_ERR_OVERLOADED when the queue is full or the
+ * wait runs out. A client that leaves while waiting gives up its place.
+ */
+function waitForSlot (gate: AdmissionGate, deps: HandlerDeps, req: IncomingMessage, res: ServerResponse, route: RuntimeRoute, scan: ScannedRequest, target: string, host: string, limits: BodyLimits): void {
+  let waiter: Waiter | null = null
+  const gone = (): void => { if (waiter !== null) gate.cancel(waiter) }
+  waiter = gate.wait(() => {
+    res.off('close', gone)
+    tagSlot(res, 'route', gate)
+    try {
+      dispatch(deps, req, res, route, scan, target, host, limits)
+    } catch (err) {
+      deps.onInternalError(err, scan.requestId)
+      sendProblem(res, ERRORS.INTERNAL, { requestId: scan.requestId })
+    }
+  }, () => {
+    res.off('close', gone)
+    overloaded(res, gate, route, scan, `waited ${gate.config.queueTimeoutMs} ms (admission.queueTimeout) without a free slot`)
+  })
+  if (waiter === null) {
+    overloaded(res, gate, route, scan, `${gate.inflight} requests in flight (admission.maxConcurrent ${gate.config.maxConcurrent}) and ${gate.waiting} waiting (admission.queue ${gate.config.queue})`)
+    return
+  }
+  res.once('close', gone)
+}
+
+function overloaded (res: ServerResponse, gate: AdmissionGate, route: RuntimeRoute, scan: ScannedRequest, detail: string): void {
+  if (scan.hasBody) res.shouldKeepAlive = false // its body is not read
+  sendProblem(res, ERRORS.OVERLOADED, { requestId: scan.requestId, route: route.config.name, retryAfterSeconds: Math.max(1, Math.ceil(gate.config.queueTimeoutMs / 1000)), detail: `route ${route.config.name}: ${detail}` })
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }

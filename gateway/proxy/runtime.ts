@@ -7,6 +7,9 @@
  * availability (UpstreamHealth). RuntimeRoute is what the control plane
  * sees as a ControlRoute.
  */
+import type { AdmissionGate, AdmissionRegistry } from '../admission/gate.js'
+import type { OverloadGate } from '../admission/overload.js'
+import type { RateLimitRegistry, RouteRateLimits } from '../ratelimit/route-limits.js'
 import type { Dispatcher } from 'undici'
 import type { PolicySnapshot, RouteConfig, UpstreamConfig } from '../policy/snapshot.js'
 import type { StatsRegistry } from '../health/stats-registry.js'
@@ -57,14 +60,20 @@ export class RuntimeRoute {
   readonly delivery: RouteDelivery
   /** Backup share and hedge delay, written by the control plane. */
   readonly view: RouteView
+  /** The route's admission gate (kept across reloads); null without an admission block. */
+  readonly admission: AdmissionGate | null
+  /** The route's rate limits (buckets kept across reloads); null without any. */
+  readonly rateLimits: RouteRateLimits | null
   /** Smooth split accumulator: exactly `share` of picks go to the backups, evenly spread. */
   #acc = 0
 
-  constructor (config: RouteConfig, upstreams: readonly RuntimeUpstream[], delivery: RouteDelivery, view: RouteView) {
+  constructor (config: RouteConfig, upstreams: readonly RuntimeUpstream[], delivery: RouteDelivery, view: RouteView, admission: AdmissionGate | null = null, rateLimits: RouteRateLimits | null = null) {
+    this.rateLimits = rateLimits
     this.config = config
     this.upstreams = upstreams
     this.delivery = delivery
     this.view = view
+    this.admission = admission
     const byLevel = new Map<number, RuntimeUpstream[]>()
     for (const u of upstreams) byLevel.set(u.config.priority, [...(byLevel.get(u.config.priority) ?? []), u])
     this.levels = [...byLevel.entries()].sort((a, b) => a[0] - b[0]).map(e => e[1])
@@ -124,6 +133,8 @@ export interface Runtime {
   readonly generation: number
   /** Wall-clock ms when this snapshot went live. */
   readonly loadedAt: number
+  /** The gateway-wide overload gate while the policy has an overload block (kept across reloads), else null. */
+  readonly overload: OverloadGate | null
 }
 
 export interface RuntimeDeps {
@@ -132,6 +143,9 @@ export interface RuntimeDeps {
   readonly health: HealthRegistry
   readonly delivery: DeliveryRegistry
   readonly views: RouteViews
+  readonly admission: AdmissionRegistry
+  readonly overload: OverloadGate
+  readonly rateLimits: RateLimitRegistry
 }
 
 export function buildRuntime (snapshot: PolicySnapshot, deps: RuntimeDeps, generation: number, loadedAt: number): Runtime {
@@ -141,8 +155,9 @@ export function buildRuntime (snapshot: PolicySnapshot, deps: RuntimeDeps, gener
     const health = deps.health.get(route.name, u.name)
     deps.health.useBreaker(health, route.breaker)
     return new RuntimeUpstream(u, deps.pools.get(u.origin, route.timeouts.connectMs), stats, health)
-  }), deps.delivery.get(route.name, route.retry, route.idempotency), deps.views.get(route.name)))
-  return Object.freeze({ snapshot, routes, generation, loadedAt })
+  }), deps.delivery.get(route.name, route.retry, route.idempotency), deps.views.get(route.name), deps.admission.get(route.name, route.admission), deps.rateLimits.get(route.name, route.rateLimits)))
+  deps.overload.configure(snapshot.overload)
+  return Object.freeze({ snapshot, routes, generation, loadedAt, overload: snapshot.overload === null ? null : deps.overload })
 }
 
 /** Pool and stats keys a runtime uses, for releasing the rest after a swap. */

@@ -11,12 +11,13 @@
  * - the control plane sees routes as ControlRoute: configuration plus what
  *   was recorded (stats, health) and the view it may write.
  */
-import type { RouteConfig, UpstreamConfig } from '../policy/snapshot.js'
+import type { AdmissionConfig, RouteConfig, UpstreamConfig } from '../policy/snapshot.js'
 import type { InflightAttempt } from '../health/outcome.js'
 import type { BreakerTicket } from '../health/breaker.js'
 import type { UpstreamStats } from '../health/upstream-stats.js'
 import type { UpstreamHealth } from '../health/upstream-health.js'
 import type { RouteView } from './route-view.js'
+import type { ResponseTally } from '../core/response-tally.js'
 
 export type { RouteView }
 
@@ -44,6 +45,20 @@ export interface ControlRoute {
   /** Every upstream above the primary level. */
   readonly backups: readonly ControlUpstream[]
   readonly view: RouteView
+  /** What the route's clients got (status classes, gateway error codes), as recorded when responses close. */
+  readonly delivery: { readonly responses: ResponseTally }
+  /** Admission counters (admission/gate.ts), read by the control plane; null without an admission block. */
+  readonly admission: AdmissionView | null
+}
+
+/** What the control plane reads of a route's admission gate. */
+export interface AdmissionView {
+  readonly config: AdmissionConfig
+  readonly inflight: number
+  readonly waiting: number
+  readonly admitted: number
+  readonly queued: number
+  readonly refused: Readonly<Record<'queueFull' | 'queueTimeout', number>>
 }
 
 /** What the control plane is handed on start and on every reload. */

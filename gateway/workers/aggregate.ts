@@ -34,6 +34,8 @@ export function aggregateStatus (statuses: readonly object[], configured: number
     gateway: { ...first.gateway, pid: process.pid, workers: { configured, running: all.length } },
     policy: first.policy,
     overrides: first.overrides ?? [],
+    /** Per worker (each process has its own overload gate): the first worker's. */
+    overload: first.overload ?? null,
     store: { ...first.store, heldBy: first.store?.kind === 'memory' ? 'primary process' : 'redis' },
     routes,
     workers: all.map(s => ({ pid: s.gateway?.pid, uptimeSeconds: s.gateway?.uptimeSeconds, requests: (s.routes ?? []).reduce((n: number, r: Json) => n + Number(r.delivery?.requests ?? 0) + Number(r.delivery?.replays ?? 0), 0), listeners: s.listeners }))

@@ -1,0 +1,170 @@
+/**
+ * One route's admission gate: at most `maxConcurrent` requests in flight,
+ * up to `queue` more waiting (first come, first served) at most
+ * `queueTimeoutMs`, the rest refused. Recorded on the hot path as plain
+ * counters; the control loop reads them to report shedding (events), and
+ * /status and /metrics read them as they are.
+ *
+ * Waiters sit in an intrusive list (core/linked-list.ts) in arrival order,
+ * so the head is the oldest and one shared sweep (core/sweep-timer.ts),
+ * running only while someone waits, times them out: no timer per request.
+ * Kept across reloads by route name (AdmissionRegistry), so requests in
+ * flight when the policy changes still count against the new limit.
+ */
+import type { Clock } from '../core/clock.js'
+import { LinkedList, type Linked } from '../core/linked-list.js'
+import { SweepTimer } from '../core/sweep-timer.js'
+import type { AdmissionConfig } from '../policy/snapshot.js'
+
+/** A request waiting for a slot. `grant` runs once a slot is its; `expire` when its time is up. */
+export class Waiter implements Linked {
+  listPrev: Linked | null = null
+  listNext: Linked | null = null
+  listOwner: LinkedList<Linked> | null = null
+  readonly deadline: number
+  readonly grant: () => void
+  readonly expire: () => void
+
+  constructor (deadline: number, grant: () => void, expire: () => void) {
+    this.deadline = deadline
+    this.grant = grant
+    this.expire = expire
+  }
+}
+
+export type Refusal = 'queueFull' | 'queueTimeout'
+
+export class AdmissionGate {
+  readonly route: string
+  readonly #clock: Clock
+  #config: AdmissionConfig
+  readonly #waiting = new LinkedList<Waiter>()
+  readonly #sweep: SweepTimer
+  inflight = 0
+  /** Requests admitted (at once or after waiting). */
+  admitted = 0
+  /** Requests that had to wait (admitted later or not). */
+  queued = 0
+  readonly refused: Record<Refusal, number> = { queueFull: 0, queueTimeout: 0 }
+
+  constructor (route: string, config: AdmissionConfig, clock: Clock) {
+    this.route = route
+    this.#config = config
+    this.#clock = clock
+    this.#sweep = new SweepTimer(Math.max(5, Math.min(50, Math.floor(config.queueTimeoutMs / 4))), () => { this.#expire() })
+  }
+
+  get config (): AdmissionConfig {
+    return this.#config
+  }
+
+  get waiting (): number {
+    return this.#waiting.size
+  }
+
+  /** A reload: the new limits apply from now on (a raised limit lets waiters in at once). */
+  configure (config: AdmissionConfig): void {
+    this.#config = config
+    this.#admitWaiting()
+    while (this.#waiting.size > config.queue) this.#refuse(this.#waiting.first as Waiter, 'queueFull')
+  }
+
+  /** A slot now, when one is free and nobody waits before this request. */
+  tryEnter (): boolean {
+    if (this.inflight >= this.#config.maxConcurrent || this.#waiting.size > 0) return false
+    this.inflight++
+    this.admitted++
+    return true
+  }
+
+  /** Queues a request that got no slot; false (refused, counted) when the queue is full. */
+  wait (grant: () => void, expire: () => void): Waiter | null {
+    if (this.#waiting.size >= this.#config.queue) {
+      this.refused.queueFull++
+      return null
+    }
+    const w = new Waiter(this.#clock.now() + this.#config.queueTimeoutMs, grant, expire)
+    this.#waiting.add(w)
+    this.queued++
+    this.#sweep.start()
+    return w
+  }
+
+  /** The client of a waiting request went away: it leaves the queue, uncounted. */
+  cancel (w: Waiter): void {
+    if (this.#waiting.delete(w) && this.#waiting.size === 0) this.#sweep.stop()
+  }
+
+  /** An admitted request's response ended: its slot goes to the oldest waiter. */
+  readonly leave = (): void => {
+    this.inflight--
+    this.#admitWaiting()
+  }
+
+  close (): void {
+    this.#sweep.stop()
+  }
+
+  #admitWaiting (): void {
+    while (this.inflight < this.#config.maxConcurrent) {
+      const w = this.#waiting.first
+      if (w === null) break
+      this.#waiting.delete(w)
+      this.inflight++
+      this.admitted++
+      w.grant()
+    }
+    if (this.#waiting.size === 0) this.#sweep.stop()
+  }
+
+  #expire (): void {
+    const now = this.#clock.now()
+    for (let w = this.#waiting.first; w !== null && w.deadline <= now; w = this.#waiting.first) this.#refuse(w, 'queueTimeout')
+    if (this.#waiting.size === 0) this.#sweep.stop()
+  }
+
+  #refuse (w: Waiter, why: Refusal): void {
+    this.#waiting.delete(w)
+    this.refused[why]++
+    w.expire()
+  }
+}
+
+/** Gates by route name, kept across reloads. */
+export class AdmissionRegistry {
+  readonly #clock: Clock
+  readonly #gates = new Map<string, AdmissionGate>()
+
+  constructor (clock: Clock) {
+    this.#clock = clock
+  }
+
+  /** The route's gate with `config` applied, or null (and none kept) without an admission block. */
+  get (route: string, config: AdmissionConfig | null): AdmissionGate | null {
+    const g = this.#gates.get(route)
+    if (config === null) {
+      // Requests in flight release into the old gate, which nothing else reads.
+      if (g !== undefined) this.#gates.delete(route)
+      return null
+    }
+    if (g === undefined) {
+      const gate = new AdmissionGate(route, config, this.#clock)
+      this.#gates.set(route, gate)
+      return gate
+    }
+    g.configure(config)
+    return g
+  }
+
+  retain (routes: ReadonlySet<string>): void {
+    for (const [name, g] of this.#gates) {
+      if (routes.has(name)) continue
+      g.close()
+      this.#gates.delete(name)
+    }
+  }
+
+  close (): void {
+    for (const g of this.#gates.values()) g.close()
+  }
+}
