@@ -159,6 +159,21 @@ t.test('priorities: low-priority traffic is shed from half the gateway-wide limi
   t.same((await hold).map(a => a.status), Array(10).fill(200))
 })
 
+t.test('priorities: a critical request at the limit waits for a slot (overload.queueTimeout) instead of being refused', async t => {
+  const u = await upstream(t, { name: 'u', baseline: { latencyMs: 300 } })
+  const yaml = policyYaml(route('pay', '/pay', [{ name: 'u', url: u.url }], '    priority: critical\n') + route('feed', '/feed', [{ name: 'u', url: u.url }], '    priority: low\n'),
+    'overload: { maxConcurrent: 2, queueTimeout: 2s }\n')
+  const { url, adminUrl } = await startGateway(t, yaml)
+  const answers = await burst(`${url}/pay/x`, 4)
+  t.same(answers.map(a => a.status), [200, 200, 200, 200], 'all four critical requests served: two waited for a slot')
+  const waited = answers.filter(a => a.ms >= 250).length
+  t.ok(waited >= 2, `${waited} of them took a second turn`)
+  const low = await burst(`${url}/feed/x`, 1)
+  t.equal(low[0]?.status, 200, 'with nothing in flight a low request goes through')
+  const status = await (await request(`${adminUrl}/status`)).body.json() as any
+  t.match(status.overload, { queue: 2, queueTimeoutMs: 2000, queued: 2, waiting: 0, refused: { critical: 0 } })
+})
+
 t.test('policy: shedAt must shed lower priorities first; admission numbers are checked', async t => {
   const { loadPolicyFile } = await import('../gateway/policy/load.js')
   const { policyFile } = await import('./helpers/harness.js')

@@ -5,20 +5,51 @@
  * traffic is refused first, at half the limit by default, and critical
  * traffic (payments, checkout) keeps the top of the capacity for itself,
  * in the spirit of Envoy's overload manager and Netflix's partitioned
- * concurrency limiter. No queue: a refused request gets 503 GW_ERR_SHED at
- * once. Kept across reloads (requests in flight still count).
+ * concurrency limiter. Low and normal requests get 503 GW_ERR_SHED at once;
+ * critical and high ones at their ceiling may wait a little (overload.queue,
+ * overload.queueTimeout) for a slot, so a burst of payments is not refused
+ * while low-priority requests are finishing. Kept across reloads (requests
+ * in flight still count).
  */
+import type { Clock } from '../core/clock.js'
+import { LinkedList } from '../core/linked-list.js'
+import { SweepTimer } from '../core/sweep-timer.js'
 import type { OverloadConfig, Priority } from '../policy/snapshot.js'
+import { Waiter } from './gate.js'
+
+/** A critical or high request waiting for a slot of the overload gate. */
+class PriorityWaiter extends Waiter {
+  readonly priority: Priority
+
+  constructor (priority: Priority, deadline: number, grant: () => void, expire: () => void) {
+    super(deadline, grant, expire)
+    this.priority = priority
+  }
+}
 
 export const PRIORITIES: readonly Priority[] = ['critical', 'high', 'normal', 'low']
 
 export class OverloadGate {
+  readonly #clock: Clock
+  readonly #waiting = new LinkedList<PriorityWaiter>()
+  readonly #sweep: SweepTimer
   #config: OverloadConfig | null = null
   /** Per priority, the in-flight count at which it is refused (limit × shedAt). */
   #ceiling: Record<Priority, number> = { critical: Infinity, high: Infinity, normal: Infinity, low: Infinity }
   inflight = 0
   readonly admitted: Record<Priority, number> = { critical: 0, high: 0, normal: 0, low: 0 }
   readonly refused: Record<Priority, number> = { critical: 0, high: 0, normal: 0, low: 0 }
+  /** Critical and high requests that had to wait. */
+  queued = 0
+
+  constructor (clock: Clock) {
+    this.#clock = clock
+    this.#sweep = new SweepTimer(10, () => { this.#expire() })
+  }
+
+  get waiting (): number {
+    return this.#waiting.size
+  }
 
   get config (): OverloadConfig | null {
     return this.#config
@@ -38,17 +69,69 @@ export class OverloadGate {
     return this.#ceiling[priority]
   }
 
+  /** A slot now, or false: the caller may wait (critical, high) or sheds. Nobody waiting jumps no one. */
   tryEnter (priority: Priority): boolean {
-    if (this.inflight >= this.#ceiling[priority]) {
-      this.refused[priority]++
-      return false
-    }
+    if (this.inflight >= this.#ceiling[priority] || (this.#waiting.size > 0 && (priority === 'critical' || priority === 'high'))) return false
     this.inflight++
     this.admitted[priority]++
     return true
   }
 
+  /** Counts a refusal (the caller answers 503 GW_ERR_SHED). */
+  refuse (priority: Priority): void {
+    this.refused[priority]++
+  }
+
+  /** Whether a refused request of `priority` may wait for a slot. */
+  mayWait (priority: Priority): boolean {
+    const c = this.#config
+    return c !== null && c.queue > 0 && (priority === 'critical' || priority === 'high') && this.#waiting.size < c.queue
+  }
+
+  /** Queues a critical or high request (after mayWait); `expire` runs when queueTimeout passes first. */
+  wait (priority: Priority, grant: () => void, expire: () => void): Waiter {
+    const w = new PriorityWaiter(priority, this.#clock.now() + (this.#config?.queueTimeoutMs ?? 0), grant, expire)
+    this.#waiting.add(w)
+    this.queued++
+    this.#sweep.start()
+    return w
+  }
+
+  cancel (w: Waiter): void {
+    if (this.#waiting.delete(w as PriorityWaiter) && this.#waiting.size === 0) this.#sweep.stop()
+  }
+
   readonly leave = (): void => {
     this.inflight--
+    if (this.#waiting.size > 0) this.#admitWaiting()
+  }
+
+  close (): void {
+    this.#sweep.stop()
+  }
+
+  /** Oldest first, each waiter whose priority has room now. */
+  #admitWaiting (): void {
+    for (let w = this.#waiting.first; w !== null;) {
+      const next = w.listNext as PriorityWaiter | null
+      if (this.inflight < this.#ceiling[w.priority]) {
+        this.#waiting.delete(w)
+        this.inflight++
+        this.admitted[w.priority]++
+        w.grant()
+      }
+      w = next
+    }
+    if (this.#waiting.size === 0) this.#sweep.stop()
+  }
+
+  #expire (): void {
+    const now = this.#clock.now()
+    for (let w = this.#waiting.first; w !== null && w.deadline <= now; w = this.#waiting.first) {
+      this.#waiting.delete(w)
+      this.refused[w.priority]++
+      w.expire()
+    }
+    if (this.#waiting.size === 0) this.#sweep.stop()
   }
 }

@@ -75,7 +75,7 @@ export class Gateway {
   readonly #pools = new PoolRegistry()
   readonly #views = new RouteViews()
   readonly #admission: AdmissionRegistry
-  readonly #overload = new OverloadGate()
+  readonly #overload: OverloadGate
   readonly #rateLimits: RateLimitRegistry
   readonly #stats: StatsRegistry
   readonly #sweeper: DeadlineSweeper
@@ -111,6 +111,7 @@ export class Gateway {
     this.#sweeper = new DeadlineSweeper(this.#clock, opts.deadlineTickMs)
     this.#uploads = new UploadGuard(this.#clock)
     this.#admission = new AdmissionRegistry(this.#clock)
+    this.#overload = new OverloadGate(this.#clock)
     this.#startedAt = this.#clock.wall()
     this.#events = new EventLog(this.#clock, () => this.#runtime.snapshot.version)
     this.#health = new HealthRegistry(this.#events.add)
@@ -268,7 +269,7 @@ export class Gateway {
     }
     const store = { kind: this.#shared.kind, instance: this.#shared.instance, up: this.#shared.up() }
     const og = this.#runtime.overload
-    const overload = og === null || og.config === null ? null : { ...og.config, inflight: og.inflight, admitted: { ...og.admitted }, refused: { ...og.refused } }
+    const overload = og === null || og.config === null ? null : { ...og.config, inflight: og.inflight, waiting: og.waiting, queued: og.queued, admitted: { ...og.admitted }, refused: { ...og.refused } }
     return { ...buildStatus(this.#runtime, this.#lastReload, this.#startedAt, this.#clock, shift, key => this.#prober.state(key)), store, listeners, overload, overrides: this.#overrides.list() }
   }
 
@@ -367,6 +368,7 @@ export class Gateway {
     this.#sweeper.close()
     this.#uploads.close()
     this.#admission.close()
+    this.#overload.close()
     await this.#pools.destroy()
   }
 }

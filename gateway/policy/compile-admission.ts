@@ -25,7 +25,9 @@ export function compileAdmission (r: RouteDoc, index: number, duration: Duration
   }
 }
 
-export function compileOverload (doc: PolicyDoc['overload'], source: PolicySource, issues: PolicyIssue[]): OverloadConfig | null {
+export const DEFAULT_OVERLOAD_QUEUE_TIMEOUT_MS = 250
+
+export function compileOverload (doc: PolicyDoc['overload'], source: PolicySource, issues: PolicyIssue[], duration: DurationFn): OverloadConfig | null {
   if (doc === undefined) return null
   const s = doc.shedAt
   const shedAt = { low: pct(s?.low, DEFAULT_SHED_AT.low), normal: pct(s?.normal, DEFAULT_SHED_AT.normal), high: pct(s?.high, DEFAULT_SHED_AT.high), critical: 1 }
@@ -35,7 +37,7 @@ export function compileOverload (doc: PolicyDoc['overload'], source: PolicySourc
     if (shedAt[p] > 1) issues.push(source.issue(['overload', 'shedAt', p], `${Math.round(shedAt[p] * 100)}% is more than maxConcurrent itself; use at most 100%`))
     else if (up !== null && shedAt[p] > shedAt[up]) issues.push(source.issue(['overload', 'shedAt', p], `${p} (${Math.round(shedAt[p] * 100)}%) would be shed after ${up} (${Math.round(shedAt[up] * 100)}%); a lower priority must be shed first, at a smaller share`))
   }
-  return { maxConcurrent: doc.maxConcurrent, shedAt }
+  return { maxConcurrent: doc.maxConcurrent, shedAt, queue: doc.queue ?? doc.maxConcurrent, queueTimeoutMs: duration(doc.queueTimeout, ['overload', 'queueTimeout'], DEFAULT_OVERLOAD_QUEUE_TIMEOUT_MS) }
 }
 
 function compileRateLimits (r: RouteDoc, index: number, duration: DurationFn, source: PolicySource, issues: PolicyIssue[]): RouteConfig['rateLimits'] {

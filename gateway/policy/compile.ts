@@ -77,7 +77,7 @@ export function compilePolicy (doc: PolicyDoc, source: PolicySource, env: Env): 
   const drainTimeoutMs = duration(doc.shutdown?.drainTimeout, ['shutdown', 'drainTimeout'], 10_000)
   const store = compileStore(doc.store, source, issues, duration, env)
   const accessLog = doc.accessLog === undefined ? null : compileAccessLog(doc.accessLog, source.file)
-  const overload = compileOverload(doc.overload, source, issues)
+  const overload = compileOverload(doc.overload, source, issues, duration)
 
   if (issues.length > 0) return { ok: false, issues }
   const hash = createHash('sha256').update(source.text).digest('hex')

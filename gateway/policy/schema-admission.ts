@@ -23,7 +23,9 @@ export const OverloadSchema = strict({
     low: Type.Optional(Percent('Share of maxConcurrent in flight from which low-priority requests are refused.', '50%')),
     normal: Type.Optional(Percent('Share of maxConcurrent in flight from which normal-priority requests are refused.', '75%')),
     high: Type.Optional(Percent('Share of maxConcurrent in flight from which high-priority requests are refused.', '90%'))
-  }, { description: 'Where each priority starts being shed; each must be at most the next one up. Critical traffic is refused only at maxConcurrent.' }))
+  }, { description: 'Where each priority starts being shed; each must be at most the next one up. Critical traffic is refused only at maxConcurrent.' })),
+  queue: Type.Optional(Count('Critical and high requests that may wait, oldest first, for a slot when they reach their ceiling (low and normal are refused at once). 0 = none wait. @default maxConcurrent', 0, 10_000_000)),
+  queueTimeout: Type.Optional(Duration('Longest a critical or high request waits for a slot; then it is refused (503 GW_ERR_SHED).', '250ms'))
 }, { description: 'Gateway-wide overload protection by priority: one count of requests in flight over every route; a request is refused at once with 503 GW_ERR_SHED and Retry-After when the count has reached its priority\'s share of maxConcurrent, so low-priority traffic goes first and critical traffic keeps the top of the capacity. Omit for none. See docs/overload.md.' })
 
 export const RateLimitSchema = strict({

@@ -184,6 +184,9 @@ export interface OverloadConfig {
   readonly maxConcurrent: number
   /** Per priority: the share of maxConcurrent in flight from which it is refused (critical: 1). */
   readonly shedAt: Readonly<Record<Priority, number>>
+  /** Critical and high requests that may wait at their ceiling, and for how long. */
+  readonly queue: number
+  readonly queueTimeoutMs: number
 }
 
 export interface RateLimitConfig {

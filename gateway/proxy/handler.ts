@@ -26,6 +26,7 @@ import type { RequestHandler } from '../edge/listener.js'
 import { tagRequestId, tagRoute, tagSlot } from '../edge/response-tag.js'
 import type { AdmissionGate, Waiter } from '../admission/gate.js'
 import type { RateVerdict } from '../ratelimit/route-limits.js'
+import type { OverloadGate } from '../admission/overload.js'
 
 export type { RequestHandler }
 export type { HandlerDeps, AttemptFailedInfo } from './deps.js'
@@ -93,12 +94,49 @@ function admit (deps: HandlerDeps, req: IncomingMessage, res: ServerResponse, rt
   const overload = rt.overload
   if (overload !== null) {
     if (!overload.tryEnter(cfg.priority)) {
-      if (scan.hasBody) res.shouldKeepAlive = false // its body is not read
-      sendProblem(res, ERRORS.SHED, { requestId: scan.requestId, route: cfg.name, retryAfterSeconds: 1, detail: `${overload.inflight} requests in flight in the gateway; ${cfg.priority}-priority requests are refused from ${overload.ceiling(cfg.priority)} (overload.maxConcurrent ${overload.config?.maxConcurrent ?? 0})` })
+      if (overload.mayWait(cfg.priority)) {
+        waitForOverload(overload, deps, req, res, route, scan, target, host, limits)
+        return
+      }
+      shed(res, overload, route, scan)
       return
     }
     tagSlot(res, 'overload', overload)
   }
+  admitRoute(deps, req, res, route, scan, target, host, limits)
+}
+
+function shed (res: ServerResponse, overload: OverloadGate, route: RuntimeRoute, scan: ScannedRequest): void {
+  const cfg = route.config
+  overload.refuse(cfg.priority)
+  if (scan.hasBody) res.shouldKeepAlive = false // its body is not read
+  sendProblem(res, ERRORS.SHED, { requestId: scan.requestId, route: cfg.name, retryAfterSeconds: 1, detail: `${overload.inflight} requests in flight in the gateway; ${cfg.priority}-priority requests are refused from ${overload.ceiling(cfg.priority)} (overload.maxConcurrent ${overload.config?.maxConcurrent ?? 0})` })
+}
+
+/** A critical or high request at its ceiling: wait (briefly) for a slot of the overload gate, then go on. */
+function waitForOverload (overload: OverloadGate, deps: HandlerDeps, req: IncomingMessage, res: ServerResponse, route: RuntimeRoute, scan: ScannedRequest, target: string, host: string, limits: BodyLimits): void {
+  const priority = route.config.priority
+  const gone = (): void => { overload.cancel(waiter) }
+  const waiter = overload.wait(priority, () => {
+    res.off('close', gone)
+    tagSlot(res, 'overload', overload)
+    try {
+      admitRoute(deps, req, res, route, scan, target, host, limits)
+    } catch (err) {
+      deps.onInternalError(err, scan.requestId)
+      sendProblem(res, ERRORS.INTERNAL, { requestId: scan.requestId })
+    }
+  }, () => {
+    res.off('close', gone)
+    // Counted as refused by the gate's sweep.
+    if (scan.hasBody) res.shouldKeepAlive = false
+    sendProblem(res, ERRORS.SHED, { requestId: scan.requestId, route: route.config.name, retryAfterSeconds: 1, detail: `waited ${overload.config?.queueTimeoutMs ?? 0} ms (overload.queueTimeout) without a slot; ${overload.inflight} requests in flight in the gateway` })
+  })
+  res.once('close', gone)
+}
+
+/** Past the overload gate: the route's admission gate, then dispatch. */
+function admitRoute (deps: HandlerDeps, req: IncomingMessage, res: ServerResponse, route: RuntimeRoute, scan: ScannedRequest, target: string, host: string, limits: BodyLimits): void {
   const gate = route.admission
   if (gate !== null) {
     if (!gate.tryEnter()) {

@@ -1,0 +1,163 @@
+/**
+ * `npm run bench:overload`: offered load at 3× what the upstream can
+ * serve, payments (priority critical) mixed with low-priority traffic, on
+ * one shared upstream, through the built gateway (a child process pinned
+ * to CPU 0; the origin and the load generator on CPU 1). Two modes,
+ * interleaved: `protected` (overload gate sized to the upstream's capacity)
+ * and `unprotected` (the same routes without it). Prints per mode the
+ * payment success rate and latency, what happened to the low-priority
+ * traffic, and the gateway's memory at the start and end of the load.
+ *
+ * The origin models a service with CAPACITY slots of SERVICE_MS each
+ * (capacity = slots / service time); requests beyond the slots queue in it.
+ * Env: OVERLOAD_SECONDS (10), OVERLOAD_ROUNDS (2).
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createServer, type Server } from 'node:http'
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { request } from 'undici'
+import { runOpenLoop, type RequestResult } from '../scripts/lib/open-loop.js'
+import { percentile } from '../scripts/lib/s1-scenario.js'
+
+const SLOTS = 8
+const SERVICE_MS = 40
+const CAPACITY = SLOTS * 1000 / SERVICE_MS // req/s
+const SECONDS = Number(process.env.OVERLOAD_SECONDS ?? 10)
+const ROUNDS = Number(process.env.OVERLOAD_ROUNDS ?? 2)
+const PAY_SHARE = 0.3 // of the capacity
+const OFFERED = 3 * CAPACITY
+
+async function startOrigin (): Promise<{ port: number, close: () => Promise<void> }> {
+  let busy = 0
+  const queue: Array<() => void> = []
+  const server: Server = createServer((req, res) => {
+    req.resume()
+    const serve = (): void => {
+      busy++
+      setTimeout(() => {
+        res.end('{"ok":true}')
+        busy--
+        queue.shift()?.()
+      }, SERVICE_MS)
+    }
+    if (busy < SLOTS) serve()
+    else queue.push(serve)
+  })
+  server.keepAliveTimeout = 60_000
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as { port: number }).port
+  return { port, close: async () => { server.closeAllConnections(); await new Promise(resolve => server.close(resolve)) } }
+}
+
+function policy (port: number, adminPort: number, originPort: number, protect: boolean): string {
+  return `version: overload-${protect ? 'protected' : 'unprotected'}
+listeners:
+  - name: public
+    host: 127.0.0.1
+    port: ${port}
+    limits: { maxConnections: 10000 }
+admin:
+  host: 127.0.0.1
+  port: ${adminPort}
+${protect ? `overload: { maxConcurrent: ${SLOTS} }\n` : ''}routes:
+  - name: payments
+    match: { pathPrefix: /pay }
+${protect ? '    priority: critical\n' : ''}    timeouts: { responseHeaders: 30s, total: 60s }
+    upstreams:
+      - { name: origin, url: "http://127.0.0.1:${originPort}" }
+  - name: feed
+    match: { pathPrefix: /feed }
+${protect ? '    priority: low\n' : ''}    timeouts: { responseHeaders: 30s, total: 60s }
+    upstreams:
+      - { name: origin, url: "http://127.0.0.1:${originPort}" }
+`
+}
+
+async function freePort (): Promise<number> {
+  const s = createServer()
+  await new Promise<void>(resolve => s.listen(0, '127.0.0.1', resolve))
+  const p = (s.address() as { port: number }).port
+  await new Promise(resolve => s.close(resolve))
+  return p
+}
+
+async function startGateway (file: string): Promise<ChildProcess> {
+  const child = spawn('taskset', ['-c', '0', process.execPath, 'dist/gateway/cli/main.js', 'run', '--policy', file, '--no-watch'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GATEWAY_LOG_LEVEL: 'error' } })
+  let out = ''
+  child.stdout?.on('data', (c: Buffer) => { out += c.toString() })
+  child.stderr?.on('data', (c: Buffer) => { out += c.toString() })
+  const end = Date.now() + 20_000
+  while (!/listening on/.test(out)) {
+    if (Date.now() > end || child.exitCode !== null) throw new Error(`gateway did not start: ${out.slice(0, 500)}`)
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  return child
+}
+
+async function rssMb (pid: number): Promise<number> {
+  const s = await readFile(`/proc/${pid}/status`, 'utf8')
+  return Math.round(Number(/VmRSS:\s+(\d+)/.exec(s)?.[1] ?? 0) / 1024)
+}
+
+interface ModeResult { pay: Summary, feed: Summary, rssStart: number, rssEnd: number, shedSample: string }
+interface Summary { sent: number, ok: number, shed503: number, other: number, p50: number | null, p99: number | null }
+
+function summarize (rs: readonly RequestResult[]): Summary {
+  const ok = rs.filter(r => r.status >= 200 && r.status < 300)
+  const lat = ok.map(r => r.latencyMs).sort((a, b) => a - b)
+  return { sent: rs.length, ok: ok.length, shed503: rs.filter(r => r.status === 503).length, other: rs.filter(r => !(r.status >= 200 && r.status < 300) && r.status !== 503).length, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99) }
+}
+
+async function runMode (dir: string, originPort: number, protect: boolean): Promise<ModeResult> {
+  const port = await freePort()
+  const adminPort = await freePort()
+  const file = join(dir, `${protect ? 'p' : 'u'}.yaml`)
+  await writeFile(file, policy(port, adminPort, originPort, protect))
+  const gw = await startGateway(file)
+  try {
+    const url = `http://127.0.0.1:${port}`
+    const startAt = performance.now() + 200
+    const ms = SECONDS * 1000
+    let rssStart = 0
+    const sampler = setTimeout(() => { rssMb(gw.pid as number).then(v => { rssStart = v }, () => {}) }, 2000)
+    // One low-priority request in the middle of the load: what a shed client sees.
+    let shedSample = '-'
+    const prober = setTimeout(() => {
+      request(`${url}/feed/probe`).then(async p => {
+        await p.body.dump()
+        shedSample = `${p.statusCode} ${String(p.headers['x-gateway-error'] ?? '-')} retry-after ${String(p.headers['retry-after'] ?? '-')}`
+      }, () => {})
+    }, 200 + ms / 2)
+    const [pay, feed] = await Promise.all([
+      runOpenLoop({ url, ratePerSec: OFFERED * PAY_SHARE / 3, durationMs: ms, startAt, path: '/pay/checkout', method: 'POST', connections: 512, timeoutMs: 60_000 }),
+      runOpenLoop({ url, ratePerSec: OFFERED - OFFERED * PAY_SHARE / 3, durationMs: ms, startAt, path: '/feed/items', method: 'GET', body: null, connections: 1024, timeoutMs: 60_000 })
+    ])
+    clearTimeout(sampler)
+    clearTimeout(prober)
+    const rssEnd = await rssMb(gw.pid as number)
+    return { pay: summarize(pay), feed: summarize(feed), rssStart, rssEnd, shedSample }
+  } finally {
+    gw.kill('SIGTERM')
+    await new Promise(resolve => gw.once('exit', resolve))
+  }
+}
+
+const fmt = (v: number | null): string => v === null ? '-' : `${v.toFixed(1)} ms`
+const pct = (a: number, b: number): string => b === 0 ? '-' : `${(100 * a / b).toFixed(2)} %`
+
+const dir = await mkdtemp(join(tmpdir(), 'overload-bench-'))
+const origin = await startOrigin()
+console.log(`upstream: ${SLOTS} slots × ${SERVICE_MS} ms = ${CAPACITY} req/s; offered ${OFFERED} req/s for ${SECONDS} s (payments ${OFFERED * PAY_SHARE / 3} req/s critical, the rest low priority); ${ROUNDS} round(s), modes interleaved`)
+console.log('mode         round  pay ok          pay p50    pay p99     low ok   low 503  other  gateway RSS start→end (MB)')
+try {
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const protect of round % 2 === 1 ? [true, false] : [false, true]) {
+      const r = await runMode(dir, origin.port, protect)
+      console.log(`${(protect ? 'protected' : 'unprotected').padEnd(12)} ${String(round).padStart(5)}  ${pct(r.pay.ok, r.pay.sent).padStart(8)} of ${String(r.pay.sent).padEnd(5)} ${fmt(r.pay.p50).padStart(9)} ${fmt(r.pay.p99).padStart(10)}  ${String(r.feed.ok).padStart(7)}  ${String(r.feed.shed503).padStart(7)}  ${String(r.pay.other + r.feed.other).padStart(5)}  ${r.rssStart}→${r.rssEnd}   (a low-priority request mid-load: ${r.shedSample})`)
+    }
+  }
+} finally {
+  await origin.close()
+}
