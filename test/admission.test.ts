@@ -187,3 +187,28 @@ t.test('policy: shedAt must shed lower priorities first; admission numbers are c
   t.equal(order.ok, false)
   t.match(order.ok ? '' : order.issues.map(i => i.message).join('\n'), /low \(80%\) would be shed after normal \(60%\)/)
 })
+
+t.test('a tenant bulkhead (a header-matched route with its own pool and limits): its flood is refused there, other tenants are served', async t => {
+  const live = await upstream(t, { name: 'live', baseline: { latencyMs: 300 } })
+  const shared = await upstream(t, { name: 'shared', baseline: { latencyMs: 20 } })
+  const yaml = policyYaml(
+    route('live-stream', '/orders', [{ name: 'live', url: live.url }], '    admission: { maxConcurrent: 4, queue: 0 }\n    rateLimits:\n      - { name: tenant, key: route, limit: 1000, window: 1s, scope: local }\n')
+      .replace('      pathPrefix: /orders\n', '      pathPrefix: /orders\n      headers: { x-tenant: live-stream }\n') +
+    route('orders', '/orders', [{ name: 'shared', url: shared.url }]), '')
+  const { url } = await startGateway(t, yaml)
+  const flood = Promise.all(Array.from({ length: 40 }, async () => {
+    const agent = new Agent({ connections: 1 })
+    try {
+      const res = await request(`${url}/orders/new`, { dispatcher: agent, headers: { 'x-tenant': 'live-stream' } })
+      await res.body.dump()
+      return res.statusCode
+    } finally { await agent.close() }
+  }))
+  const others = await burst(`${url}/orders/new`, 20)
+  const floodStatuses = await flood
+  t.equal(floodStatuses.filter(s => s === 200).length, 4, 'the flooding tenant got its bulkhead\'s four slots')
+  t.equal(floodStatuses.filter(s => s === 503).length, 36, 'and 503 for the rest')
+  t.same([...new Set(others.map(a => a.status))], [200], 'every other tenant was served')
+  t.equal(shared.count, 20, 'on their own pool')
+  t.ok(live.count <= 4, 'the flood never reached past its bulkhead')
+})
