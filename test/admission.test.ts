@@ -22,7 +22,7 @@ const sleep = async (ms: number): Promise<void> => await new Promise(resolve => 
 
 t.test('gate: slots first come first served, a bounded queue, timeouts, a leaver, a raised limit', async t => {
   const clock = manualClock()
-  const gate = new AdmissionGate('r', { maxConcurrent: 2, queue: 2, queueTimeoutMs: 40 }, clock)
+  const gate = new AdmissionGate('r', { maxConcurrent: 2, queue: 2, queueTimeoutMs: 40, adaptive: null }, clock)
   t.teardown(() => gate.close())
   t.ok(gate.tryEnter() && gate.tryEnter(), 'two slots')
   t.notOk(gate.tryEnter(), 'no third')
@@ -33,11 +33,11 @@ t.test('gate: slots first come first served, a bounded queue, timeouts, a leaver
   t.equal(gate.wait(() => order.push('c'), () => order.push('c expired')), null, 'the third is refused: queue full')
   t.same(gate.refused, { queueFull: 1, queueTimeout: 0 })
   t.notOk(gate.tryEnter(), 'a free slot would not jump the queue either')
-  gate.leave()
+  gate.leave(5)
   t.same(order, ['a'], 'the oldest waiter gets the slot')
   t.equal(gate.inflight, 2)
   gate.cancel(b as NonNullable<typeof b>)
-  gate.leave()
+  gate.leave(5)
   t.same(order, ['a'], 'a waiter that left gets nothing')
   t.equal(gate.inflight, 1)
   t.ok(gate.tryEnter(), 'with nobody waiting, a free slot is taken at once')
@@ -53,7 +53,7 @@ t.test('gate: slots first come first served, a bounded queue, timeouts, a leaver
   t.equal(gate.waiting, 0)
 
   gate.wait(() => order.push('e'), () => order.push('e expired'))
-  gate.configure({ maxConcurrent: 3, queue: 2, queueTimeoutMs: 40 })
+  gate.configure({ maxConcurrent: 3, queue: 2, queueTimeoutMs: 40, adaptive: null })
   t.same(order.at(-1), 'e', 'a reload that raises the limit lets a waiter in at once')
   t.equal(gate.inflight, 3)
   t.same({ admitted: gate.admitted, queued: gate.queued }, { admitted: 5, queued: 4 })
@@ -211,4 +211,66 @@ t.test('a tenant bulkhead (a header-matched route with its own pool and limits):
   t.same([...new Set(others.map(a => a.status))], [200], 'every other tenant was served')
   t.equal(shared.count, 20, 'on their own pool')
   t.ok(live.count <= 4, 'the flood never reached past its bulkhead')
+})
+
+t.test('adaptive limit: latency ten times its lowest brings the limit down to minLimit; healthy latency while busy lets it grow back', async t => {
+  const { AdaptiveLimits, ADAPTIVE_INTERVAL_MS } = await import('../gateway/control/adaptive-limit.js')
+  const gate = {
+    config: { maxConcurrent: 100, queue: 0, queueTimeoutMs: 1000, adaptive: { minLimit: 4, tolerance: 2 } },
+    inflight: 0, waiting: 0, admitted: 0, queued: 0, refused: { queueFull: 0, queueTimeout: 0 },
+    limit: 100, heldCount: 0, heldMs: 0, peakInflight: 0,
+    setLimit (n: number) { this.limit = n }
+  }
+  const route = { config: { name: 'r' }, admission: gate } as any
+  const al = new AdaptiveLimits()
+  let now = 0
+  const interval = (latencyMs: number, busy: boolean): any[] => {
+    gate.heldCount = 50
+    gate.heldMs = 50 * latencyMs
+    gate.peakInflight = busy ? gate.limit : 0
+    now += ADAPTIVE_INTERVAL_MS
+    return al.tick([route], now)
+  }
+  al.tick([route], now)
+  for (let i = 0; i < 5; i++) interval(20, true)
+  t.equal(gate.limit, 100, 'healthy at the ceiling: stays at maxConcurrent')
+  const events: any[] = []
+  for (let i = 0; i < 40; i++) events.push(...interval(200, true))
+  t.ok(gate.limit <= 12, `ten times slower: the limit came down to ${gate.limit} (from 100; minLimit 4)`)
+  t.ok(gate.limit >= 4, 'never below minLimit')
+  t.ok(events.length >= 2 && events.every(e => e.kind === 'overload.limit' && e.after < e.before), `${events.length} overload.limit events, each lower`)
+  t.match(events[0], { route: 'r', before: 100, measured: 200 })
+  t.ok(events[0].threshold >= 40 && events[0].threshold < 45, `threshold ${events[0].threshold as number}: 2 × the lowest latency (20 ms, drifting up 1 % per interval)`)
+  const low = gate.limit
+  for (let i = 0; i < 20; i++) interval(20, false)
+  t.equal(gate.limit, low, 'healthy but idle: no evidence to grow on')
+  for (let i = 0; i < 120; i++) interval(20, true)
+  t.ok(gate.limit > 40, `healthy and busy: it grew back to ${gate.limit}`)
+  gate.heldCount = 3
+  now += ADAPTIVE_INTERVAL_MS
+  const before = gate.limit
+  al.tick([route], now)
+  t.equal(gate.limit, before, 'too few samples: no change')
+})
+
+t.test('adaptive limit over sockets: the upstream slows down under load, the route\'s limit comes down (status, metrics, event)', async t => {
+  const u = await upstream(t, { name: 'u', baseline: { latencyMs: 20 } })
+  const { url, adminUrl } = await startGateway(t, policyYaml(route('pay', '/', [{ name: 'u', url: u.url }],
+    '    admission: { maxConcurrent: 40, queue: 500, queueTimeout: 10s, adaptive: { minLimit: 2 } }\n')))
+  const { paced } = await import('./helpers/load.js')
+  const warm = paced(`${url}/x`, 100, 1500)
+  await warm
+  const status = async (): Promise<any> => await (await request(`${adminUrl}/status`)).body.json()
+  t.equal((await status()).routes[0].admission.limit, 40, 'healthy: the limit stays at maxConcurrent')
+  u.set({ latencyMs: 400 })
+  const load = paced(`${url}/x`, 100, 6000)
+  await until(async () => (await status()).routes[0].admission.limit < 30, 8000, 'the adaptive limit to come down')
+  const s = await status()
+  t.ok(s.routes[0].admission.limit < 30, `limit ${s.routes[0].admission.limit as number} (maxConcurrent 40) with the upstream 20× slower`)
+  const metrics = await (await request(`${adminUrl}/metrics`)).body.text()
+  t.match(metrics, new RegExp(`^gateway_admission_limit\\{route="pay"\\} ${s.routes[0].admission.limit as number}$`, 'm'))
+  u.set({})
+  await load
+  const events = ((await (await request(`${adminUrl}/events`)).body.json()) as { events: any[] }).events
+  t.ok(events.some(e => e.kind === 'overload.limit' && e.route === 'pay' && e.after < e.before), 'an overload.limit event')
 })

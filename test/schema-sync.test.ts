@@ -88,6 +88,7 @@ t.test('the schema rejects unknown keys at every object level', async t => {
     'overload.shedAt',
     'routes[]',
     'routes[].admission',
+    'routes[].admission.adaptive',
     'routes[].breaker',
     'routes[].failover',
     'routes[].healthCheck',

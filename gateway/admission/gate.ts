@@ -41,6 +41,12 @@ export class AdmissionGate {
   readonly #waiting = new LinkedList<Waiter>()
   readonly #sweep: SweepTimer
   inflight = 0
+  /** The limit in force: maxConcurrent, or less while an adaptive limit (control/adaptive-limit.ts) holds it lower. */
+  limit: number
+  /** Since the control plane last read them: responses ended, the time they held their slot, the most in flight. */
+  heldCount = 0
+  heldMs = 0
+  peakInflight = 0
   /** Requests admitted (at once or after waiting). */
   admitted = 0
   /** Requests that had to wait (admitted later or not). */
@@ -50,6 +56,7 @@ export class AdmissionGate {
   constructor (route: string, config: AdmissionConfig, clock: Clock) {
     this.route = route
     this.#config = config
+    this.limit = config.maxConcurrent
     this.#clock = clock
     this.#sweep = new SweepTimer(Math.max(5, Math.min(50, Math.floor(config.queueTimeoutMs / 4))), () => { this.#expire() })
   }
@@ -65,16 +72,23 @@ export class AdmissionGate {
   /** A reload: the new limits apply from now on (a raised limit lets waiters in at once). */
   configure (config: AdmissionConfig): void {
     this.#config = config
+    this.limit = config.adaptive === null ? config.maxConcurrent : Math.max(config.adaptive.minLimit, Math.min(this.limit, config.maxConcurrent))
     this.#admitWaiting()
     while (this.#waiting.size > config.queue) this.#refuse(this.#waiting.first as Waiter, 'queueFull')
   }
 
   /** A slot now, when one is free and nobody waits before this request. */
   tryEnter (): boolean {
-    if (this.inflight >= this.#config.maxConcurrent || this.#waiting.size > 0) return false
-    this.inflight++
+    if (this.inflight >= this.limit || this.#waiting.size > 0) return false
+    if (++this.inflight > this.peakInflight) this.peakInflight = this.inflight
     this.admitted++
     return true
+  }
+
+  /** The control plane sets a new limit (adaptive); a raised one lets waiters in at once. */
+  setLimit (limit: number): void {
+    this.limit = limit
+    this.#admitWaiting()
   }
 
   /** Queues a request that got no slot; false (refused, counted) when the queue is full. */
@@ -96,8 +110,10 @@ export class AdmissionGate {
   }
 
   /** An admitted request's response ended: its slot goes to the oldest waiter. */
-  readonly leave = (): void => {
+  readonly leave = (heldMs: number): void => {
     this.inflight--
+    this.heldCount++
+    this.heldMs += heldMs
     this.#admitWaiting()
   }
 
@@ -106,11 +122,11 @@ export class AdmissionGate {
   }
 
   #admitWaiting (): void {
-    while (this.inflight < this.#config.maxConcurrent) {
+    while (this.inflight < this.limit) {
       const w = this.#waiting.first
       if (w === null) break
       this.#waiting.delete(w)
-      this.inflight++
+      if (++this.inflight > this.peakInflight) this.peakInflight = this.inflight
       this.admitted++
       w.grant()
     }

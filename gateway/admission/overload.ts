@@ -101,7 +101,7 @@ export class OverloadGate {
     if (this.#waiting.delete(w as PriorityWaiter) && this.#waiting.size === 0) this.#sweep.stop()
   }
 
-  readonly leave = (): void => {
+  readonly leave = (_heldMs: number): void => {
     this.inflight--
     if (this.#waiting.size > 0) this.#admitWaiting()
   }

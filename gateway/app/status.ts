@@ -88,7 +88,7 @@ export function buildStatus (rt: Runtime, lastReload: ReloadRecord | null, start
         })),
         admission: r.admission === null
           ? null
-          : { ...r.admission.config, inflight: r.admission.inflight, waiting: r.admission.waiting, admitted: r.admission.admitted, queued: r.admission.queued, refused: { ...r.admission.refused } },
+          : { ...r.admission.config, limit: r.admission.limit, inflight: r.admission.inflight, waiting: r.admission.waiting, admitted: r.admission.admitted, queued: r.admission.queued, refused: { ...r.admission.refused } },
         upstreams: r.upstreams.map(u => {
           const v = u.stats.view()
           return {

@@ -21,6 +21,7 @@ import { ShiftController, type Signal, type ShiftView } from './controller.js'
 import { evaluateOutliers } from './outlier.js'
 import type { OverrideBook } from './overrides.js'
 import { SheddingWatch } from './shedding.js'
+import { AdaptiveLimits } from './adaptive-limit.js'
 
 export interface ControlDeps {
   readonly clock: Clock
@@ -98,6 +99,7 @@ export class ControlLoop {
   /** Per route paused by an operator: the share applied when the pause began. */
   readonly #frozen = new Map<string, number>()
   readonly #shedding = new SheddingWatch()
+  readonly #adaptive = new AdaptiveLimits()
   #runtime: ControlTarget | null = null
   #ticks = 0
   #timer: NodeJS.Timeout | null = null
@@ -189,6 +191,7 @@ export class ControlLoop {
     const book = this.#deps.overrides
     book?.expire(now)
     for (const e of this.#shedding.tick(rt.routes, now)) this.#deps.emit(e)
+    for (const e of this.#adaptive.tick(rt.routes, now)) this.#deps.emit(e)
     for (const route of rt.routes) {
       this.#hold(route)
       const pin = book?.pin(route.config.name) ?? null

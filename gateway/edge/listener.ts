@@ -141,7 +141,7 @@ export class Listener {
     this.#inflight--
     const now = performance.now()
     recordResponse(res, now)
-    releaseSlots(res)
+    releaseSlots(res, now)
     if (this.accessLog !== null) {
       try { this.accessLog.write(res, this.config.name, now) } catch { /* a log line is never worth a request */ }
     }

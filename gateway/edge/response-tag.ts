@@ -36,8 +36,8 @@ class Tag {
   }
 }
 
-/** An admission slot: what the response gives back when it closes. */
-export interface Slot { readonly leave: () => void }
+/** An admission slot: what the response gives back when it closes, with how long it was held (ms). */
+export interface Slot { readonly leave: (heldMs: number) => void }
 
 interface Tagged { [TAG]: Tag }
 const tag = (res: ServerResponse): Tag => (res as unknown as Tagged)[TAG]
@@ -98,15 +98,17 @@ export function tagSlot (res: ServerResponse, which: 'overload' | 'route', slot:
   else t.routeSlot = slot
 }
 
-/** The response closed: its slots go back (edge/listener.ts, once per response). */
-export function releaseSlots (res: ServerResponse): void {
+/** The response closed: its slots go back (edge/listener.ts, once per response; `now` on the listener's clock). */
+export function releaseSlots (res: ServerResponse, now: number): void {
   const t = (res as unknown as Partial<Tagged>)[TAG]
   if (t === undefined) return
   const o = t.overloadSlot
   const r = t.routeSlot
+  if (o === null && r === null) return
   t.overloadSlot = t.routeSlot = null
-  if (o !== null) o.leave()
-  if (r !== null) r.leave()
+  const held = now - t.startedAt
+  if (o !== null) o.leave(held)
+  if (r !== null) r.leave(held)
 }
 
 /** Counts the closed response in its tally. */

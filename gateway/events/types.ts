@@ -11,7 +11,7 @@ export type EventKind =
   | 'attempt.failed'
   | 'policy.reload' | 'policy.rejected'
   | 'override.set' | 'override.cleared' | 'override.expired'
-  | 'overload.shedding' | 'overload.cleared'
+  | 'overload.shedding' | 'overload.cleared' | 'overload.limit'
 
 /** What a decision-maker emits; the event log adds seq, times and the policy version. */
 export interface EventDraft {

@@ -6,7 +6,7 @@
 import type { GatewayEvent } from '../events/types.js'
 import type { Incident } from './tracker.js'
 
-const DECISIONS = new Set(['overload.shedding', 'overload.cleared', 'shift.step', 'shift.ramp', 'shift.hold', 'shift.restored', 'breaker.open', 'breaker.halfOpen', 'breaker.close', 'outlier.eject', 'outlier.return', 'probe.flip'])
+const DECISIONS = new Set(['overload.shedding', 'overload.cleared', 'overload.limit', 'shift.step', 'shift.ramp', 'shift.hold', 'shift.restored', 'breaker.open', 'breaker.halfOpen', 'breaker.close', 'outlier.eject', 'outlier.return', 'probe.flip'])
 
 export function renderReport (inc: Incident): string {
   const rel = (t: number): string => `+${((t - inc.openedT) / 1000).toFixed(2)} s`

@@ -152,7 +152,7 @@ export class GatewayMetrics {
       this.#perRoute((r, emit) => { for (const l of r.rateLimits) emit({ route: r.name, limit: l.name }, l.storeDown) }))
 
     // Admission
-    this.#gauge('gateway_admission_limit', 'The route\'s concurrency limit (admission.maxConcurrent; routes with an admission block only).', ['route'],
+    this.#gauge('gateway_admission_limit', 'The route\'s concurrency limit in force: admission.maxConcurrent, or the adaptive limit (routes with an admission block only).', ['route'],
       this.#perRoute((r, emit) => { if (r.admission !== null) emit({ route: r.name }, r.admission.limit) }))
     this.#gauge('gateway_admission_inflight_requests', 'Requests of the route holding an admission slot now.', ['route'],
       this.#perRoute((r, emit) => { if (r.admission !== null) emit({ route: r.name }, r.admission.inflight) }), 'sum')

@@ -20,7 +20,8 @@ export function compileAdmission (r: RouteDoc, index: number, duration: Duration
     admission: {
       maxConcurrent: a.maxConcurrent,
       queue: a.queue ?? a.maxConcurrent,
-      queueTimeoutMs: duration(a.queueTimeout, ['routes', index, 'admission', 'queueTimeout'], DEFAULT_QUEUE_TIMEOUT_MS)
+      queueTimeoutMs: duration(a.queueTimeout, ['routes', index, 'admission', 'queueTimeout'], DEFAULT_QUEUE_TIMEOUT_MS),
+      adaptive: a.adaptive === undefined ? null : { minLimit: Math.min(a.maxConcurrent, a.adaptive.minLimit ?? 4), tolerance: a.adaptive.tolerance ?? 2 }
     }
   }
 }

@@ -10,7 +10,11 @@ import { strict, Duration, Count, Percent } from './schema-kit.js'
 export const AdmissionSchema = strict({
   maxConcurrent: Count('Requests of this route in flight at once (admitted, until their response ends). One more waits in the queue.', 1, 1_000_000),
   queue: Type.Optional(Count('Requests that may wait for a slot, first come first served; one more is refused at once (503 GW_ERR_OVERLOADED). 0 = no waiting. @default maxConcurrent', 0, 1_000_000)),
-  queueTimeout: Type.Optional(Duration('Longest a request waits in the queue; then it is refused (503 GW_ERR_OVERLOADED).', '1s'))
+  queueTimeout: Type.Optional(Duration('Longest a request waits in the queue; then it is refused (503 GW_ERR_OVERLOADED).', '1s')),
+  adaptive: Type.Optional(strict({
+    minLimit: Type.Optional(Count('The adaptive limit never goes below this. @default 4 (or maxConcurrent when smaller)', 1, 1_000_000)),
+    tolerance: Type.Optional(Type.Number({ minimum: 1, maximum: 100, description: 'How many times its lowest recent latency the route may take before the limit comes down. @default 2' }))
+  }, { description: 'Find the upstream\'s capacity from latency (a gradient limiter, after Netflix concurrency-limits): twice a second the limit moves by lowest-latency × tolerance / latency now, plus √limit of headroom while the route is busy, between minLimit and maxConcurrent. The limit in force is in /status and gateway_admission_limit; a change of a quarter or more is an overload.limit event.' }))
 }, { description: 'Admission control: at most maxConcurrent requests of the route in flight, up to queue more waiting at most queueTimeout, the rest refused with 503 GW_ERR_OVERLOADED, Retry-After and a problem document, before anything is read or sent upstream. Shedding starts and stops are events; counts are in /status and /metrics. See docs/overload.md. Omit for no limit.' })
 
 export const PrioritySchema = Type.Union([Type.Literal('critical'), Type.Literal('high'), Type.Literal('normal'), Type.Literal('low')], {

@@ -202,6 +202,8 @@ export interface AdmissionConfig {
   readonly maxConcurrent: number
   readonly queue: number
   readonly queueTimeoutMs: number
+  /** An adaptive limit between minLimit and maxConcurrent (control/adaptive-limit.ts); null = the static maxConcurrent. */
+  readonly adaptive: { readonly minLimit: number, readonly tolerance: number } | null
 }
 
 export interface ListenerConfig {

@@ -55,6 +55,12 @@ export interface ControlRoute {
 export interface AdmissionView {
   readonly config: AdmissionConfig
   readonly inflight: number
+  /** The limit in force, and what the control plane reads and resets each evaluation (adaptive limits). */
+  readonly limit: number
+  heldCount: number
+  heldMs: number
+  peakInflight: number
+  setLimit (limit: number): void
   readonly waiting: number
   readonly admitted: number
   readonly queued: number
