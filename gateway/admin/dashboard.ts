@@ -21,6 +21,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { EventLog } from '../events/log.js'
 import type { DashboardSampler } from '../dashboard/sampler.js'
+import { openEventStream } from './sse.js'
 
 export const SESSION_COOKIE = 'gateway_admin'
 /** Twelve hours: a wall screen signs in once a shift. */
@@ -118,22 +119,12 @@ export function registerDashboard (app: FastifyInstance, prefix: string, deps: D
     return await reply.header('set-cookie', cookie).header('cache-control', 'no-store').redirect(`${prefix}/`, 303)
   })
 
-  app.get(`${prefix}/dashboard/stream`, (req, reply) => {
-    reply.hijack()
-    const res = reply.raw
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-content-type-options': 'nosniff' })
-    const send = (event: string, data: object): void => { res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`) }
-    for (const s of deps.sampler.history) send('sample', s)
-    for (const e of deps.events.since(Math.max(0, deps.events.lastSeq - HISTORY_EVENTS))) send('gateway', e)
-    const stopSamples = deps.sampler.subscribe(s => send('sample', s))
-    const stopEvents = deps.events.subscribe(e => send('gateway', e))
-    const ping = setInterval(() => res.write(': ping\n\n'), 15_000)
-    ping.unref()
-    res.on('close', () => {
-      stopSamples()
-      stopEvents()
-      clearInterval(ping)
-    })
+  app.get(`${prefix}/dashboard/stream`, (_req, reply) => {
+    const stream = openEventStream(reply)
+    for (const s of deps.sampler.history) stream.send('sample', s)
+    for (const e of deps.events.since(Math.max(0, deps.events.lastSeq - HISTORY_EVENTS))) stream.send('gateway', e)
+    stream.onClose(deps.sampler.subscribe(s => { stream.send('sample', s) }))
+    stream.onClose(deps.events.subscribe(e => { stream.send('gateway', e) }))
   })
 }
 

@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import type { EventLog } from '../events/log.js'
+import { openEventStream } from './sse.js'
 
 const int = (v: unknown, dflt: number): number => {
   const n = Number(v)
@@ -20,18 +21,9 @@ export function registerEvents (app: FastifyInstance, prefix: string, log: Event
   app.get(`${prefix}/events/stream`, (req, reply) => {
     const q = req.query as Record<string, unknown>
     const since = int(req.headers['last-event-id'] ?? q.since, log.lastSeq)
-    reply.hijack()
-    const res = reply.raw
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' })
-    const send = (e: { seq: number }): void => { res.write(`id: ${e.seq}\nevent: gateway\ndata: ${JSON.stringify(e)}\n\n`) }
+    const stream = openEventStream(reply)
+    const send = (e: { seq: number }): void => { stream.send('gateway', e, e.seq) }
     for (const e of log.since(since)) send(e)
-    const unsubscribe = log.subscribe(send)
-    // A comment line every 15 s keeps proxies from closing an idle stream.
-    const ping = setInterval(() => res.write(': ping\n\n'), 15_000)
-    ping.unref()
-    res.on('close', () => {
-      unsubscribe()
-      clearInterval(ping)
-    })
+    stream.onClose(log.subscribe(send))
   })
 }

@@ -5,32 +5,15 @@
  * counters; the control loop reads them to report shedding (events), and
  * /status and /metrics read them as they are.
  *
- * Waiters sit in an intrusive list (core/linked-list.ts) in arrival order,
- * so the head is the oldest and one shared sweep (core/sweep-timer.ts),
- * running only while someone waits, times them out: no timer per request.
- * Kept across reloads by route name (AdmissionRegistry), so requests in
+ * Waiters are in a WaitQueue (wait-queue.ts): oldest first, timed out by
+ * one shared sweep. Kept across reloads by route name (AdmissionRegistry), so requests in
  * flight when the policy changes still count against the new limit.
  */
 import type { Clock } from '../core/clock.js'
-import { LinkedList, type Linked } from '../core/linked-list.js'
-import { SweepTimer } from '../core/sweep-timer.js'
 import type { AdmissionConfig } from '../policy/snapshot.js'
+import { WaitQueue, Waiter } from './wait-queue.js'
 
-/** A request waiting for a slot. `grant` runs once a slot is its; `expire` when its time is up. */
-export class Waiter implements Linked {
-  listPrev: Linked | null = null
-  listNext: Linked | null = null
-  listOwner: LinkedList<Linked> | null = null
-  readonly deadline: number
-  readonly grant: () => void
-  readonly expire: () => void
-
-  constructor (deadline: number, grant: () => void, expire: () => void) {
-    this.deadline = deadline
-    this.grant = grant
-    this.expire = expire
-  }
-}
+export { Waiter }
 
 export type Refusal = 'queueFull' | 'queueTimeout'
 
@@ -38,8 +21,7 @@ export class AdmissionGate {
   readonly route: string
   readonly #clock: Clock
   #config: AdmissionConfig
-  readonly #waiting = new LinkedList<Waiter>()
-  readonly #sweep: SweepTimer
+  readonly #waiting: WaitQueue<Waiter>
   inflight = 0
   /** The limit in force: maxConcurrent, or less while an adaptive limit (control/adaptive-limit.ts) holds it lower. */
   limit: number
@@ -58,7 +40,7 @@ export class AdmissionGate {
     this.#config = config
     this.limit = config.maxConcurrent
     this.#clock = clock
-    this.#sweep = new SweepTimer(Math.max(5, Math.min(50, Math.floor(config.queueTimeoutMs / 4))), () => { this.#expire() })
+    this.#waiting = new WaitQueue(clock, Math.max(5, Math.min(50, Math.floor(config.queueTimeoutMs / 4))), () => { this.refused.queueTimeout++ })
   }
 
   get config (): AdmissionConfig {
@@ -74,7 +56,12 @@ export class AdmissionGate {
     this.#config = config
     this.limit = config.adaptive === null ? config.maxConcurrent : Math.max(config.adaptive.minLimit, Math.min(this.limit, config.maxConcurrent))
     this.#admitWaiting()
-    while (this.#waiting.size > config.queue) this.#refuse(this.#waiting.first as Waiter, 'queueFull')
+    while (this.#waiting.size > config.queue) {
+      const w = this.#waiting.first as Waiter
+      this.#waiting.delete(w)
+      this.refused.queueFull++
+      w.expire()
+    }
   }
 
   /** A slot now, when one is free and nobody waits before this request. */
@@ -100,13 +87,12 @@ export class AdmissionGate {
     const w = new Waiter(this.#clock.now() + this.#config.queueTimeoutMs, grant, expire)
     this.#waiting.add(w)
     this.queued++
-    this.#sweep.start()
     return w
   }
 
   /** The client of a waiting request went away: it leaves the queue, uncounted. */
   cancel (w: Waiter): void {
-    if (this.#waiting.delete(w) && this.#waiting.size === 0) this.#sweep.stop()
+    this.#waiting.delete(w)
   }
 
   /** An admitted request's response ended: its slot goes to the oldest waiter. */
@@ -118,7 +104,7 @@ export class AdmissionGate {
   }
 
   close (): void {
-    this.#sweep.stop()
+    this.#waiting.close()
   }
 
   #admitWaiting (): void {
@@ -130,19 +116,6 @@ export class AdmissionGate {
       this.admitted++
       w.grant()
     }
-    if (this.#waiting.size === 0) this.#sweep.stop()
-  }
-
-  #expire (): void {
-    const now = this.#clock.now()
-    for (let w = this.#waiting.first; w !== null && w.deadline <= now; w = this.#waiting.first) this.#refuse(w, 'queueTimeout')
-    if (this.#waiting.size === 0) this.#sweep.stop()
-  }
-
-  #refuse (w: Waiter, why: Refusal): void {
-    this.#waiting.delete(w)
-    this.refused[why]++
-    w.expire()
   }
 }
 

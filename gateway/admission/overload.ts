@@ -12,10 +12,8 @@
  * in flight still count).
  */
 import type { Clock } from '../core/clock.js'
-import { LinkedList } from '../core/linked-list.js'
-import { SweepTimer } from '../core/sweep-timer.js'
 import type { OverloadConfig, Priority } from '../policy/snapshot.js'
-import { Waiter } from './gate.js'
+import { WaitQueue, Waiter } from './wait-queue.js'
 
 /** A critical or high request waiting for a slot of the overload gate. */
 class PriorityWaiter extends Waiter {
@@ -31,8 +29,7 @@ export const PRIORITIES: readonly Priority[] = ['critical', 'high', 'normal', 'l
 
 export class OverloadGate {
   readonly #clock: Clock
-  readonly #waiting = new LinkedList<PriorityWaiter>()
-  readonly #sweep: SweepTimer
+  readonly #waiting: WaitQueue<PriorityWaiter>
   #config: OverloadConfig | null = null
   /** Per priority, the in-flight count at which it is refused (limit × shedAt). */
   #ceiling: Record<Priority, number> = { critical: Infinity, high: Infinity, normal: Infinity, low: Infinity }
@@ -44,7 +41,7 @@ export class OverloadGate {
 
   constructor (clock: Clock) {
     this.#clock = clock
-    this.#sweep = new SweepTimer(10, () => { this.#expire() })
+    this.#waiting = new WaitQueue<PriorityWaiter>(clock, 10, w => { this.refused[w.priority]++ })
   }
 
   get waiting (): number {
@@ -53,10 +50,6 @@ export class OverloadGate {
 
   get config (): OverloadConfig | null {
     return this.#config
-  }
-
-  get active (): boolean {
-    return this.#config !== null
   }
 
   configure (config: OverloadConfig | null): void {
@@ -93,12 +86,11 @@ export class OverloadGate {
     const w = new PriorityWaiter(priority, this.#clock.now() + (this.#config?.queueTimeoutMs ?? 0), grant, expire)
     this.#waiting.add(w)
     this.queued++
-    this.#sweep.start()
     return w
   }
 
   cancel (w: Waiter): void {
-    if (this.#waiting.delete(w as PriorityWaiter) && this.#waiting.size === 0) this.#sweep.stop()
+    this.#waiting.delete(w as PriorityWaiter)
   }
 
   readonly leave = (_heldMs: number): void => {
@@ -107,31 +99,17 @@ export class OverloadGate {
   }
 
   close (): void {
-    this.#sweep.stop()
+    this.#waiting.close()
   }
 
   /** Oldest first, each waiter whose priority has room now. */
   #admitWaiting (): void {
-    for (let w = this.#waiting.first; w !== null;) {
-      const next = w.listNext as PriorityWaiter | null
-      if (this.inflight < this.#ceiling[w.priority]) {
-        this.#waiting.delete(w)
-        this.inflight++
-        this.admitted[w.priority]++
-        w.grant()
-      }
-      w = next
-    }
-    if (this.#waiting.size === 0) this.#sweep.stop()
-  }
-
-  #expire (): void {
-    const now = this.#clock.now()
-    for (let w = this.#waiting.first; w !== null && w.deadline <= now; w = this.#waiting.first) {
+    for (const w of this.#waiting) {
+      if (this.inflight >= this.#ceiling[w.priority]) continue
       this.#waiting.delete(w)
-      this.refused[w.priority]++
-      w.expire()
+      this.inflight++
+      this.admitted[w.priority]++
+      w.grant()
     }
-    if (this.#waiting.size === 0) this.#sweep.stop()
   }
 }

@@ -133,16 +133,16 @@ export class ControlLoop {
     this.#syncProbes(rt)
     this.#deps.latencyProbes?.sync(rt)
     this.#deps.overrides?.retain(rt.routes)
-    for (const route of rt.routes) {
-      this.#hold(route)
-      const pin = this.#deps.overrides?.pin(route.config.name) ?? null
-      if (pin !== null) route.view.backupShare = pin
-      else if (route.config.shift === null) route.view.backupShare = 0
-    }
     this.#runtime = rt
+    this.applyOverrides()
   }
 
-  /** Applies the overrides now (after one is set or cleared) rather than at the next tick. */
+  /**
+   * Applies the overrides now (on apply, and after one is set or cleared)
+   * rather than at the next tick: holds on upstreams, and pinned shares; a
+   * route without a shift controller whose pin ended goes back to 0 (one
+   * with a controller gets its share at the next tick).
+   */
   applyOverrides (): void {
     const rt = this.#runtime
     if (rt === null) return
@@ -150,6 +150,7 @@ export class ControlLoop {
       this.#hold(route)
       const pin = this.#deps.overrides?.pin(route.config.name) ?? null
       if (pin !== null) route.view.backupShare = pin
+      else if (route.config.shift === null) route.view.backupShare = 0
     }
   }
 

@@ -1,10 +1,10 @@
 /**
  * The access log's lines gathered into chunks before they reach the
- * destination (pino's sonic-boom): pino hands over one string per line, and
- * sonic-boom measures and appends every string it is given, which on a busy
- * listener costs more than building the line. Here a line is an array push;
- * sonic-boom sees one write per BATCH_BYTES (or per flush, at least once a
- * second), so the lines are the same bytes in the same order, fewer writes.
+ * destination (pino's sonic-boom): sonic-boom measures and appends every
+ * string it is given, which per line on a busy listener cost more than
+ * building the line. Here a line is an array push; sonic-boom sees one write
+ * per chunk (the limit, or a flush, at least once a second), so the lines
+ * are the same bytes in the same order, in fewer writes.
  */
 export interface LineSink {
   write (chunk: string): unknown
@@ -36,9 +36,5 @@ export class LineBatch {
     this.#parts = []
     this.#length = 0
     this.#sink.write(chunk)
-  }
-
-  get pending (): number {
-    return this.#length
   }
 }

@@ -68,12 +68,12 @@ export class RuntimeRoute {
   #acc = 0
 
   constructor (config: RouteConfig, upstreams: readonly RuntimeUpstream[], delivery: RouteDelivery, view: RouteView, admission: AdmissionGate | null = null, rateLimits: RouteRateLimits | null = null) {
-    this.rateLimits = rateLimits
     this.config = config
     this.upstreams = upstreams
     this.delivery = delivery
     this.view = view
     this.admission = admission
+    this.rateLimits = rateLimits
     const byLevel = new Map<number, RuntimeUpstream[]>()
     for (const u of upstreams) byLevel.set(u.config.priority, [...(byLevel.get(u.config.priority) ?? []), u])
     this.levels = [...byLevel.entries()].sort((a, b) => a[0] - b[0]).map(e => e[1])

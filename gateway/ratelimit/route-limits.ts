@@ -76,13 +76,7 @@ export class RouteRateLimits {
 
   #local (l: RateLimit, key: string): RateVerdict {
     const c = l.config
-    const v = l.local.take(key, this.#now(), c.limit, c.windowMs)
-    if (v.allowed) {
-      l.counters.allowed++
-      return ALLOWED
-    }
-    l.counters.refused++
-    return { allowed: false, limit: c, retryAfterMs: v.retryAfterMs, resetMs: v.resetMs }
+    return counted(l, l.local.take(key, this.#now(), c.limit, c.windowMs))
   }
 
   /** From limit `from` on (its key already known), with Redis for the global ones. */
@@ -101,23 +95,24 @@ export class RouteRateLimits {
     if (c.scope === 'local') return this.#local(l, key)
     if (g.up()) {
       try {
-        const v = await g.buckets.take(`${g.keyPrefix}rl:{${this.route}}:${c.name}:${key}`, c.limit, c.windowMs)
-        if (v.allowed) {
-          l.counters.allowed++
-          return ALLOWED
-        }
-        l.counters.refused++
-        return { allowed: false, limit: c, retryAfterMs: v.retryAfterMs, resetMs: v.resetMs }
+        return counted(l, await g.buckets.take(`${g.keyPrefix}rl:{${this.route}}:${c.name}:${key}`, c.limit, c.windowMs))
       } catch { /* timed out or refused: storeDown decides */ }
     }
     l.counters.storeDown++
     if (c.storeDown === 'allow') return ALLOWED
-    if (c.storeDown === 'deny') {
-      l.counters.refused++
-      return { allowed: false, limit: c, retryAfterMs: 1000, resetMs: c.windowMs }
-    }
+    if (c.storeDown === 'deny') return counted(l, { allowed: false, retryAfterMs: 1000, resetMs: c.windowMs })
     return this.#local(l, key)
   }
+}
+
+/** A bucket's answer, counted on its limit. */
+function counted (l: RateLimit, v: { readonly allowed: boolean, readonly retryAfterMs: number, readonly resetMs: number }): RateVerdict {
+  if (v.allowed) {
+    l.counters.allowed++
+    return ALLOWED
+  }
+  l.counters.refused++
+  return { allowed: false, limit: l.config, retryAfterMs: v.retryAfterMs, resetMs: v.resetMs }
 }
 
 /** The request's key for a limit; null when it has none (the header is missing). Long keys are hashed. */
