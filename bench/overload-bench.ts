@@ -8,18 +8,18 @@
  * payment success rate and latency, what happened to the low-priority
  * traffic, and the gateway's memory at the start and end of the load.
  *
- * The origin models a service with CAPACITY slots of SERVICE_MS each
- * (capacity = slots / service time); requests beyond the slots queue in it.
+ * The origin models a service with SLOTS slots of SERVICE_MS each
+ * (cli-gateway.ts); requests beyond the slots queue in it.
  * Env: OVERLOAD_SECONDS (10), OVERLOAD_ROUNDS (2).
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer, type Server } from 'node:http'
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { request } from 'undici'
 import { runOpenLoop, type RequestResult } from '../scripts/lib/open-loop.js'
 import { percentile } from '../scripts/lib/s1-scenario.js'
+import { freePort } from './proc.js'
+import { startSlotOrigin, startCliGateway, stopChild, rssMb } from './cli-gateway.js'
 
 const SLOTS = 8
 const SERVICE_MS = 40
@@ -28,28 +28,6 @@ const SECONDS = Number(process.env.OVERLOAD_SECONDS ?? 10)
 const ROUNDS = Number(process.env.OVERLOAD_ROUNDS ?? 2)
 const PAY_SHARE = 0.3 // of the capacity
 const OFFERED = 3 * CAPACITY
-
-async function startOrigin (): Promise<{ port: number, close: () => Promise<void> }> {
-  let busy = 0
-  const queue: Array<() => void> = []
-  const server: Server = createServer((req, res) => {
-    req.resume()
-    const serve = (): void => {
-      busy++
-      setTimeout(() => {
-        res.end('{"ok":true}')
-        busy--
-        queue.shift()?.()
-      }, SERVICE_MS)
-    }
-    if (busy < SLOTS) serve()
-    else queue.push(serve)
-  })
-  server.keepAliveTimeout = 60_000
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as { port: number }).port
-  return { port, close: async () => { server.closeAllConnections(); await new Promise(resolve => server.close(resolve)) } }
-}
 
 function policy (port: number, adminPort: number, originPort: number, protect: boolean): string {
   return `version: overload-${protect ? 'protected' : 'unprotected'}
@@ -75,32 +53,6 @@ ${protect ? '    priority: low\n' : ''}    timeouts: { responseHeaders: 30s, tot
 `
 }
 
-async function freePort (): Promise<number> {
-  const s = createServer()
-  await new Promise<void>(resolve => s.listen(0, '127.0.0.1', resolve))
-  const p = (s.address() as { port: number }).port
-  await new Promise(resolve => s.close(resolve))
-  return p
-}
-
-async function startGateway (file: string): Promise<ChildProcess> {
-  const child = spawn('taskset', ['-c', '0', process.execPath, 'dist/gateway/cli/main.js', 'run', '--policy', file, '--no-watch'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GATEWAY_LOG_LEVEL: 'error' } })
-  let out = ''
-  child.stdout?.on('data', (c: Buffer) => { out += c.toString() })
-  child.stderr?.on('data', (c: Buffer) => { out += c.toString() })
-  const end = Date.now() + 20_000
-  while (!/listening on/.test(out)) {
-    if (Date.now() > end || child.exitCode !== null) throw new Error(`gateway did not start: ${out.slice(0, 500)}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-  return child
-}
-
-async function rssMb (pid: number): Promise<number> {
-  const s = await readFile(`/proc/${pid}/status`, 'utf8')
-  return Math.round(Number(/VmRSS:\s+(\d+)/.exec(s)?.[1] ?? 0) / 1024)
-}
-
 interface ModeResult { pay: Summary, feed: Summary, rssStart: number, rssEnd: number, shedSample: string }
 interface Summary { sent: number, ok: number, shed503: number, other: number, p50: number | null, p99: number | null }
 
@@ -115,7 +67,7 @@ async function runMode (dir: string, originPort: number, protect: boolean): Prom
   const adminPort = await freePort()
   const file = join(dir, `${protect ? 'p' : 'u'}.yaml`)
   await writeFile(file, policy(port, adminPort, originPort, protect))
-  const gw = await startGateway(file)
+  const gw = await startCliGateway(file)
   try {
     const url = `http://127.0.0.1:${port}`
     const startAt = performance.now() + 200
@@ -139,8 +91,7 @@ async function runMode (dir: string, originPort: number, protect: boolean): Prom
     const rssEnd = await rssMb(gw.pid as number)
     return { pay: summarize(pay), feed: summarize(feed), rssStart, rssEnd, shedSample }
   } finally {
-    gw.kill('SIGTERM')
-    await new Promise(resolve => gw.once('exit', resolve))
+    await stopChild(gw)
   }
 }
 
@@ -148,7 +99,7 @@ const fmt = (v: number | null): string => v === null ? '-' : `${v.toFixed(1)} ms
 const pct = (a: number, b: number): string => b === 0 ? '-' : `${(100 * a / b).toFixed(2)} %`
 
 const dir = await mkdtemp(join(tmpdir(), 'overload-bench-'))
-const origin = await startOrigin()
+const origin = await startSlotOrigin(SLOTS, SERVICE_MS)
 console.log(`upstream: ${SLOTS} slots × ${SERVICE_MS} ms = ${CAPACITY} req/s; offered ${OFFERED} req/s for ${SECONDS} s (payments ${OFFERED * PAY_SHARE / 3} req/s critical, the rest low priority); ${ROUNDS} round(s), modes interleaved`)
 console.log('mode         round  pay ok          pay p50    pay p99     low ok   low 503  other  gateway RSS start→end (MB)')
 try {

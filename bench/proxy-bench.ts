@@ -150,7 +150,7 @@ async function main(children: ChildSet, logDir: string, pin: Pinning): Promise<n
 
   // 5. Print.
   const lim = process.env.BENCH_LIMITS;
-  if (lim !== undefined && lim !== '' && lim !== '0') log('gateway-plain and gateway-full have overload protection configured but not limiting (BENCH_LIMITS=1: overload gate, admission gate, per-client rate limit)');
+  if (lim !== undefined && lim !== '' && lim !== '0') log('gateway-plain and gateway-full have overload protection configured but not limiting (BENCH_LIMITS=1: overload gate, admission gate, per-client rate limit, tenant bulkheads)');
   const al = process.env.BENCH_ACCESS_LOG;
   if (al !== undefined && al !== '' && al !== '0') log(`gateway-plain and gateway-full write an access log to a file (BENCH_ACCESS_LOG=${al}: sample ${al === '1' ? '100%' : al} of the successes)`);
   const out = [...renderReport({ cfg, stats, runs, labelOf, routeCheck, pinned: pin.enabled }), ...renderPaired(paired, labelOf, cfg.duration)];

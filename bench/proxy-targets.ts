@@ -134,9 +134,10 @@ export async function sanityCheck(t: Target, originBody: string): Promise<void> 
 /**
  * BENCH_LIMITS=1: every route of both gateways also gets overload
  * protection configured but never limiting — the gateway-wide overload gate
- * (priority critical), a per-route admission gate and a per-client-address
- * rate limit, all far above what the bench sends — so the figures are the
- * cost of the checks themselves.
+ * (priority critical), a per-route admission gate, a per-client-address
+ * rate limit and tenant bulkheads (a per-tenant share, and a pool whose
+ * route is matched first and passed over), all far above what the bench
+ * sends — so the figures are the cost of the checks themselves.
  */
 export function withLimits(policy: string): string {
   const on = process.env.BENCH_LIMITS;
@@ -144,6 +145,6 @@ export function withLimits(policy: string): string {
   const at = policy.search(/^routes:/m);
   const head = policy.slice(0, at);
   const routes = policy.slice(at).replace(/^(  - name: \S+)$/gm,
-    '$1\n    priority: critical\n    admission: { maxConcurrent: 100000, queue: 1000 }\n    rateLimits:\n      - { name: per-client, key: ip, limit: 100000000, window: 1s, scope: local }');
+    '$1\n    priority: critical\n    admission: { maxConcurrent: 100000, queue: 1000 }\n    rateLimits:\n      - { name: per-client, key: ip, limit: 100000000, window: 1s, scope: local }\n    bulkheads:\n      header: X-Tenant\n      perTenant: { maxConcurrent: 100000 }\n      pools:\n        - { name: vip, tenants: [vip-1] }');
   return `${head}overload: { maxConcurrent: 1000000 }\n${routes}`;
 }

@@ -10,7 +10,8 @@
  * flight when the policy changes still count against the new limit.
  */
 import type { Clock } from '../core/clock.js'
-import type { AdmissionConfig } from '../policy/snapshot.js'
+import type { AdmissionConfig, TenantCapConfig } from '../policy/snapshot.js'
+import { TenantCap } from './tenant-cap.js'
 import { WaitQueue, Waiter } from './wait-queue.js'
 
 export { Waiter }
@@ -123,6 +124,7 @@ export class AdmissionGate {
 export class AdmissionRegistry {
   readonly #clock: Clock
   readonly #gates = new Map<string, AdmissionGate>()
+  readonly #tenantCaps = new Map<string, TenantCap>()
 
   constructor (clock: Clock) {
     this.#clock = clock
@@ -145,7 +147,26 @@ export class AdmissionRegistry {
     return g
   }
 
+  /** The route's per-tenant share with `config` applied, or null (and none kept). */
+  tenantCap (route: string, config: TenantCapConfig | null): TenantCap | null {
+    const c = this.#tenantCaps.get(route)
+    if (config === null) {
+      if (c !== undefined) this.#tenantCaps.delete(route)
+      return null
+    }
+    if (c === undefined) {
+      const cap = new TenantCap(config)
+      this.#tenantCaps.set(route, cap)
+      return cap
+    }
+    c.configure(config)
+    return c
+  }
+
   retain (routes: ReadonlySet<string>): void {
+    for (const name of this.#tenantCaps.keys()) {
+      if (!routes.has(name)) this.#tenantCaps.delete(name)
+    }
     for (const [name, g] of this.#gates) {
       if (routes.has(name)) continue
       g.close()

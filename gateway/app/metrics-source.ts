@@ -32,6 +32,7 @@ export function metricsSource (inp: MetricsInputs): MetricsSource {
         delivery: r.delivery.counters,
         shift: c.shift === null ? null : { applied: r.view.backupShare, phase: shift?.phase ?? 'idle' },
         rateLimits: (r.rateLimits?.limits ?? []).map(l => ({ name: l.config.name, ...l.counters })),
+        tenantCap: r.tenantCap === null ? null : { tenantsInFlight: r.tenantCap.tenants, refused: r.tenantCap.refused },
         admission: r.admission === null ? null : { limit: r.admission.limit, inflight: r.admission.inflight, waiting: r.admission.waiting, queued: r.admission.queued, refused: r.admission.refused },
         upstreams: r.upstreams.map(u => {
           const oldest = u.stats.inflight.first

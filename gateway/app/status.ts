@@ -68,6 +68,7 @@ export function buildStatus (rt: Runtime, lastReload: ReloadRecord | null, start
           methods: c.methods === null ? null : [...c.methods],
           headers: c.headers === null ? null : Object.fromEntries(c.headers)
         },
+        bulkhead: c.tenant === null ? null : { route: c.tenant.route, pool: c.tenant.pool, header: c.tenant.header, tenants: c.tenant.values.size },
         timeoutsMs: c.timeouts,
         priority: c.priority,
         shift: c.shift === null ? null : { applied: r.view.backupShare, quantile: c.shift.quantile, thresholdMs: c.shift.thresholdMs, recoverMs: c.shift.recover.thresholdMs, ...shiftView(c.name) },
@@ -86,6 +87,7 @@ export function buildStatus (rt: Runtime, lastReload: ReloadRecord | null, start
           refused: l.counters.refused,
           decidedByStoreDown: l.counters.storeDown
         })),
+        perTenant: r.tenantCap === null ? null : { header: r.tenantCap.config.header, maxConcurrent: r.tenantCap.config.maxConcurrent, tenantsInFlight: r.tenantCap.tenants, busiestInFlight: r.tenantCap.busiest(), admitted: r.tenantCap.admitted, refused: r.tenantCap.refused },
         admission: r.admission === null
           ? null
           : { ...r.admission.config, limit: r.admission.limit, inflight: r.admission.inflight, waiting: r.admission.waiting, admitted: r.admission.admitted, queued: r.admission.queued, refused: { ...r.admission.refused } },

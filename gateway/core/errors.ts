@@ -50,6 +50,8 @@ export const ERRORS = Object.freeze({
     'The request headers or body did not arrive within the listener limits (timeouts.requestHeaders, timeouts.bodyIdle, timeouts.request). Send the request at once, or raise the listener limits.'),
   RATE_LIMITED: spec('GW_ERR_RATE_LIMITED', 429, 'Too many requests for this key',
     'The request went over one of the route\'s rate limits (the RateLimit-Policy header names it, with its quota and window). Wait the Retry-After delay; the RateLimit header says how soon the quota is whole again (see docs/overload.md).'),
+  TENANT_BUSY: spec('GW_ERR_TENANT_BUSY', 429, 'This tenant has too many requests in flight',
+    'The tenant named by the request\'s tenant header already had the route\'s bulkheads.perTenant.maxConcurrent requests in flight: each tenant gets a share, so one tenant\'s burst cannot take the route from the others. Retry after the Retry-After delay, or send fewer requests at once (see docs/overload.md).'),
   OVERLOADED: spec('GW_ERR_OVERLOADED', 503, 'The route is at its concurrency limit',
     'The route had admission.maxConcurrent requests in flight and its wait queue was full, or this request waited admission.queueTimeout without a slot. Retry after the Retry-After delay; if it happens under normal load, raise the limits (see docs/overload.md).'),
   SHED: spec('GW_ERR_SHED', 503, 'The gateway is shedding lower-priority traffic',

@@ -24,3 +24,8 @@ export function sendContinue (res: ServerResponse): void {
     if (!res.headersSent && !res.destroyed) res.writeContinue()
   }
 }
+
+/** The client still waits for its 100 (its body is held back). */
+export function awaitingContinue (res: ServerResponse): boolean {
+  return (res as Marked)[WAITING] === true
+}

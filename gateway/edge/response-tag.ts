@@ -29,6 +29,7 @@ class Tag {
   /** Admission slots the request holds (admission/), given back when the response closes. */
   overloadSlot: Slot | null = null
   routeSlot: Slot | null = null
+  tenantSlot: Slot | null = null
 
   constructor (startedAt: number, tally: ResponseTally) {
     this.startedAt = startedAt
@@ -92,10 +93,11 @@ export function tagError (res: ServerResponse, code: string): void {
 }
 
 /** The request took a slot of the gateway-wide overload gate or of its route's gate (proxy/handler.ts). */
-export function tagSlot (res: ServerResponse, which: 'overload' | 'route', slot: Slot): void {
+export function tagSlot (res: ServerResponse, which: 'overload' | 'route' | 'tenant', slot: Slot): void {
   const t = tag(res)
   if (which === 'overload') t.overloadSlot = slot
-  else t.routeSlot = slot
+  else if (which === 'route') t.routeSlot = slot
+  else t.tenantSlot = slot
 }
 
 /** The response closed: its slots go back (edge/listener.ts, once per response; `now` on the listener's clock). */
@@ -104,11 +106,13 @@ export function releaseSlots (res: ServerResponse, now: number): void {
   if (t === undefined) return
   const o = t.overloadSlot
   const r = t.routeSlot
-  if (o === null && r === null) return
-  t.overloadSlot = t.routeSlot = null
+  const n = t.tenantSlot
+  if (o === null && r === null && n === null) return
+  t.overloadSlot = t.routeSlot = t.tenantSlot = null
   const held = now - t.startedAt
   if (o !== null) o.leave(held)
   if (r !== null) r.leave(held)
+  if (n !== null) n.leave(held)
 }
 
 /** Counts the closed response in its tally. */

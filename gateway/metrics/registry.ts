@@ -160,6 +160,10 @@ export class GatewayMetrics {
       this.#perRoute((r, emit) => { if (r.admission !== null) emit({ route: r.name }, r.admission.waiting) }), 'sum')
     this.#counter('gateway_admission_queued_total', 'Requests that had to wait for an admission slot.', ['route'],
       this.#perRoute((r, emit) => { if (r.admission !== null) emit({ route: r.name }, r.admission.queued) }))
+    this.#gauge('gateway_tenants_inflight', 'Tenants with requests of the route in flight now (routes with bulkheads.perTenant only).', ['route'],
+      this.#perRoute((r, emit) => { if (r.tenantCap !== null) emit({ route: r.name }, r.tenantCap.tenantsInFlight) }), 'sum')
+    this.#counter('gateway_tenant_refused_total', 'Requests refused because their tenant had its bulkheads.perTenant share in flight (429 GW_ERR_TENANT_BUSY).', ['route'],
+      this.#perRoute((r, emit) => { if (r.tenantCap !== null) emit({ route: r.name }, r.tenantCap.refused) }))
     this.#counter('gateway_admission_refused_total', 'Requests refused by admission control (503 GW_ERR_OVERLOADED): queue_full or queue_timeout.', ['route', 'reason'],
       this.#perRoute((r, emit) => {
         if (r.admission === null) return

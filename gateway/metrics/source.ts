@@ -36,6 +36,8 @@ export interface MetricsRoute {
   readonly shift: { readonly applied: number, readonly phase: string } | null
   /** The route's rate limits: per limit its name and counters. */
   readonly rateLimits: ReadonlyArray<{ readonly name: string, readonly allowed: number, readonly refused: number, readonly storeDown: number }>
+  /** null: the route has no bulkheads.perTenant. */
+  readonly tenantCap: { readonly tenantsInFlight: number, readonly refused: number } | null
   /** null: the route has no admission block. */
   readonly admission: {
     readonly limit: number

@@ -17,8 +17,9 @@ import { compileUpgrade } from './compile-upgrade.js'
 import { compileAdmission, compileOverload } from './compile-admission.js'
 import { compileListener, compileRouteLimits } from './compile-edge.js'
 import { compileStore } from './compile-store.js'
+import { bulkheadPools, poolIssues, tenantCapOf } from './compile-bulkhead.js'
 import { pct } from './compile-kit.js'
-import { DEFAULT_TIMEOUTS, type AccessLogConfig, type PolicySnapshot, type RouteConfig, type TimeoutsConfig, type UpstreamConfig } from './snapshot.js'
+import { DEFAULT_TIMEOUTS, type AccessLogConfig, type PolicySnapshot, type RouteConfig, type TenantMatch, type TenantCapConfig, type TimeoutsConfig, type UpstreamConfig } from './snapshot.js'
 
 const DURATION_RE = new RegExp(DURATION_PATTERN)
 
@@ -27,20 +28,7 @@ type Path = Array<string | number>
 
 export function compilePolicy (doc: PolicyDoc, source: PolicySource, env: Env): { ok: true, snapshot: PolicySnapshot } | { ok: false, issues: PolicyIssue[] } {
   const issues: PolicyIssue[] = []
-  const duration = (text: string | undefined, path: Path, fallback: number): number => {
-    // Compile also runs on documents that failed the schema (to report every
-    // mistake in one go), so a malformed value falls back: the schema has
-    // already reported it.
-    if (typeof text !== 'string' || !DURATION_RE.test(text)) return fallback
-    const ms = parseDuration(text)
-    if (ms <= 0) issues.push(source.issue(path, `${text} is too short: a duration here must be more than 0`))
-    // Above the maximum the schema's x-max has reported it (like size() in
-    // compile-kit.ts); the fallback keeps absurd numbers out of the
-    // cross-field checks.
-    if (!(ms <= MAX_DURATION_MS)) return fallback
-    return ms
-  }
-
+  const duration = durationIn(source, issues)
   const listeners = doc.listeners.map((l, i) => compileListener(l, i, duration))
   checkUnique(listeners.map(l => l.name), i => ['listeners', i, 'name'], 'listener name', source, issues)
   const ports = listeners.map(l => l.port)
@@ -63,9 +51,25 @@ export function compilePolicy (doc: PolicyDoc, source: PolicySource, env: Env): 
   }
 
   const baseTimeouts = resolveTimeouts(doc.defaults?.timeouts, ['defaults', 'timeouts'], DEFAULT_TIMEOUTS, duration)
-  const routes = doc.routes.map((r, i) => compileRoute(r, i, baseTimeouts, source, issues, duration))
-  checkUnique(doc.routes.map(r => r.name), i => ['routes', i, 'name'], 'route name', source, issues)
-  checkShadowed(routes, source, issues)
+  const routes: RouteConfig[] = []
+  const names: Array<{ name: string, path: Path }> = []
+  doc.routes.forEach((r, i) => {
+    const own: PolicyIssue[] = []
+    const cap = tenantCapOf(r, i, source, own)
+    const route = compileRoute(r, i, baseTimeouts, source, own, durationIn(source, own), null, cap)
+    // A route's bulkhead pools are routes matched just before it.
+    for (const pool of bulkheadPools(r, i, source, own)) {
+      const found: PolicyIssue[] = []
+      routes.push(compileRoute(pool.doc, i, baseTimeouts, pool.source, found, durationIn(pool.source, found), pool.tenant, cap))
+      names.push({ name: pool.doc.name, path: [...pool.namePath] })
+      own.push(...poolIssues(pool, found, own))
+    }
+    routes.push(route)
+    names.push({ name: r.name, path: ['routes', i, 'name'] })
+    issues.push(...own)
+  })
+  checkUnique(names.map(n => n.name), i => (names[i] as { path: Path }).path, 'route name', source, issues)
+  checkShadowed(routes.filter(r => r.tenant === null), source, issues)
 
   const statsWindowMs = duration(doc.stats?.window, ['stats', 'window'], 10_000)
   const statsResolutionMs = duration(doc.stats?.resolution, ['stats', 'resolution'], 1000)
@@ -98,6 +102,23 @@ export function compilePolicy (doc: PolicyDoc, source: PolicySource, env: Env): 
   return { ok: true, snapshot }
 }
 
+/** Parses a duration, reporting a non-positive one into `issues`. */
+function durationIn (source: PolicySource, issues: PolicyIssue[]) {
+  return (text: string | undefined, path: Path, fallback: number): number => {
+    // Compile also runs on documents that failed the schema (to report every
+    // mistake in one go), so a malformed value falls back: the schema has
+    // already reported it.
+    if (typeof text !== 'string' || !DURATION_RE.test(text)) return fallback
+    const ms = parseDuration(text)
+    if (ms <= 0) issues.push(source.issue(path, `${text} is too short: a duration here must be more than 0`))
+    // Above the maximum the schema's x-max has reported it (like size() in
+    // compile-kit.ts); the fallback keeps absurd numbers out of the
+    // cross-field checks.
+    if (!(ms <= MAX_DURATION_MS)) return fallback
+    return ms
+  }
+}
+
 function resolveTimeouts (doc: TimeoutsDoc | undefined, path: Path, base: TimeoutsConfig, duration: (t: string | undefined, p: Path, f: number) => number): TimeoutsConfig {
   return {
     connectMs: duration(doc?.connect, [...path, 'connect'], base.connectMs),
@@ -108,7 +129,7 @@ function resolveTimeouts (doc: TimeoutsDoc | undefined, path: Path, base: Timeou
   }
 }
 
-function compileRoute (r: RouteDoc, index: number, base: TimeoutsConfig, source: PolicySource, issues: PolicyIssue[], duration: (t: string | undefined, p: Path, f: number) => number): RouteConfig {
+function compileRoute (r: RouteDoc, index: number, base: TimeoutsConfig, source: PolicySource, issues: PolicyIssue[], duration: (t: string | undefined, p: Path, f: number) => number, tenant: TenantMatch | null, tenantCap: TenantCapConfig | null): RouteConfig {
   const upstreams: UpstreamConfig[] = r.upstreams.map((u, j) => {
     if (u.role !== undefined && u.priority !== undefined) {
       issues.push(source.issue(['routes', index, 'upstreams', j, 'priority'], 'set either role or priority, not both (role: primary = priority 0, backup = priority 1)', true))
@@ -141,6 +162,8 @@ function compileRoute (r: RouteDoc, index: number, base: TimeoutsConfig, source:
     ...compileDelivery(r, index, source, issues, duration),
     ...compileUpgrade(r, index, source, issues, duration),
     ...compileAdmission(r, index, duration, source, issues),
+    tenant,
+    tenantCap,
     upstreams: upstreams.map((u, order) => ({ u, order }))
       .sort((a, b) => a.u.priority - b.u.priority || a.order - b.order)
       .map(x => x.u)

@@ -14,6 +14,7 @@ import { strict, Duration, Name, Percent } from './schema-kit.js'
 import { BreakerSchema, FailoverSchema, ShiftSchema, OutlierSchema, HealthCheckSchema } from './schema-resilience.js'
 import { RetrySchema, IdempotencySchema, HedgeSchema } from './schema-delivery.js'
 import { WebSocketSchema } from './schema-upgrade.js'
+import { bulkheadsSchema } from './schema-bulkhead.js'
 import { StoreSchema } from './schema-store.js'
 import { PathsSchema, ListenerTimeoutsSchema, ListenerLimitsSchema, RouteLimitsSchema } from './schema-edge.js'
 
@@ -107,7 +108,8 @@ export const RouteSchema = strict({
   websocket: Type.Optional(WebSocketSchema),
   admission: Type.Optional(AdmissionSchema),
   priority: Type.Optional(PrioritySchema),
-  rateLimits: Type.Optional(Type.Array(RateLimitSchema, { minItems: 1, maxItems: 8, description: 'Rate limits, each checked in turn (a request refused by one is refused); names unique within the route. See docs/overload.md.' }))
+  rateLimits: Type.Optional(Type.Array(RateLimitSchema, { minItems: 1, maxItems: 8, description: 'Rate limits, each checked in turn (a request refused by one is refused); names unique within the route. See docs/overload.md.' })),
+  bulkheads: Type.Optional(bulkheadsSchema(UpstreamSchema))
 })
 
 export const PolicySchema = strict({
@@ -141,6 +143,7 @@ export type PolicyDoc = Static<typeof PolicySchema>
 export type RouteDoc = Static<typeof RouteSchema>
 export type ListenerDoc = Static<typeof ListenerSchema>
 export type UpstreamDoc = Static<typeof UpstreamSchema>
+export type BulkheadsDoc = NonNullable<RouteDoc['bulkheads']>
 export type TimeoutsDoc = Static<typeof TimeoutsSchema>
 export type BreakerDoc = Static<typeof BreakerSchema>
 export type ShiftDoc = Static<typeof ShiftSchema>

@@ -175,6 +175,25 @@ export interface RouteConfig {
   readonly priority: Priority
   /** Rate limits, checked in order (empty: none). */
   readonly rateLimits: readonly RateLimitConfig[]
+  /** Set on a tenant bulkhead's route (compile-bulkhead.ts): it takes only these tenants' requests. */
+  readonly tenant: TenantMatch | null
+  /** bulkheads.perTenant: each tenant's share of the route (admission/tenant-cap.ts); null = none. */
+  readonly tenantCap: TenantCapConfig | null
+}
+
+export interface TenantCapConfig {
+  /** The tenant header, lower case. */
+  readonly header: string
+  readonly maxConcurrent: number
+}
+
+/** A bulkhead pool's condition: the header (lower case) has one of the values. */
+export interface TenantMatch {
+  readonly header: string
+  readonly values: ReadonlySet<string>
+  /** The route the pool belongs to, and the pool's name. */
+  readonly route: string
+  readonly pool: string
 }
 
 export type Priority = 'critical' | 'high' | 'normal' | 'low'

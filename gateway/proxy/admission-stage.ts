@@ -1,7 +1,7 @@
 /**
  * The admission stages of a request that has a route, in order: past its
- * rate limits (the handler checks those, sync or on Redis), the
- * gateway-wide overload gate by priority (critical and high may wait
+ * rate limits (the handler checks those, sync or on Redis), its tenant's
+ * share (bulkheads.perTenant), the gateway-wide overload gate by priority (critical and high may wait
  * briefly), then the route's admission gate (a bounded FIFO queue), then
  * dispatch. Each refusal is a coded problem with Retry-After; a slot taken
  * is tagged on the response and given back when it closes (edge/listener.ts).
@@ -11,6 +11,7 @@ import { ERRORS } from '../core/errors.js'
 import type { Runtime, RuntimeRoute } from './runtime.js'
 import type { ScannedRequest } from './headers.js'
 import { sendProblem } from '../edge/problem.js'
+import { refuseUnreadBody } from '../edge/unread-body.js'
 import type { HandlerDeps } from './deps.js'
 import type { BodyLimits } from '../edge/upload-guard.js'
 import { tagSlot, type Slot } from '../edge/response-tag.js'
@@ -22,6 +23,19 @@ import { dispatch } from './dispatch.js'
 /** Past the rate limits: the gateway-wide overload gate (by priority), the route's admission gate, then dispatch. */
 export function admit (deps: HandlerDeps, req: IncomingMessage, res: ServerResponse, rt: Runtime, route: RuntimeRoute, scan: ScannedRequest, target: string, host: string, limits: BodyLimits): void {
   const cfg = route.config
+  const cap = route.tenantCap
+  if (cap !== null) {
+    const tenant = cap.keyOf(req.rawHeaders)
+    if (tenant !== null) {
+      const slot = cap.tryEnter(tenant)
+      if (slot === null) {
+        refuseUnreadBody(res, scan)
+        sendProblem(res, ERRORS.TENANT_BUSY, { requestId: scan.requestId, route: cfg.name, retryAfterSeconds: 1, detail: `the tenant has ${cap.config.maxConcurrent} requests in flight on route ${cfg.name} (bulkheads.perTenant.maxConcurrent)` })
+        return
+      }
+      tagSlot(res, 'tenant', slot)
+    }
+  }
   const overload = rt.overload
   if (overload !== null) {
     if (!overload.tryEnter(cfg.priority)) {
@@ -40,7 +54,7 @@ export function admit (deps: HandlerDeps, req: IncomingMessage, res: ServerRespo
 function shed (res: ServerResponse, overload: OverloadGate, route: RuntimeRoute, scan: ScannedRequest): void {
   const cfg = route.config
   overload.refuse(cfg.priority)
-  if (scan.hasBody) res.shouldKeepAlive = false // its body is not read
+  refuseUnreadBody(res, scan)
   sendProblem(res, ERRORS.SHED, { requestId: scan.requestId, route: cfg.name, retryAfterSeconds: 1, detail: `${overload.inflight} requests in flight in the gateway; ${cfg.priority}-priority requests are refused from ${overload.ceiling(cfg.priority)} (overload.maxConcurrent ${overload.config?.maxConcurrent ?? 0})` })
 }
 
@@ -53,7 +67,7 @@ function waitForOverload (overload: OverloadGate, deps: HandlerDeps, req: Incomi
   }, () => {
     res.off('close', gone)
     // Counted as refused by the gate's sweep.
-    if (scan.hasBody) res.shouldKeepAlive = false
+    refuseUnreadBody(res, scan)
     sendProblem(res, ERRORS.SHED, { requestId: scan.requestId, route: route.config.name, retryAfterSeconds: 1, detail: `waited ${overload.config?.queueTimeoutMs ?? 0} ms (overload.queueTimeout) without a slot; ${overload.inflight} requests in flight in the gateway` })
   })
   res.once('close', gone)
@@ -87,7 +101,7 @@ function admitRoute (deps: HandlerDeps, req: IncomingMessage, res: ServerRespons
 /** 429 with Retry-After and the IETF RateLimit-Policy / RateLimit fields of the limit that refused. */
 export function rateLimited (res: ServerResponse, route: RuntimeRoute, scan: ScannedRequest, v: RateVerdict): void {
   const l = v.limit as NonNullable<RateVerdict['limit']>
-  if (scan.hasBody) res.shouldKeepAlive = false // its body is not read
+  refuseUnreadBody(res, scan)
   const windowS = Math.max(1, Math.ceil(l.windowMs / 1000))
   sendProblem(res, ERRORS.RATE_LIMITED, {
     requestId: scan.requestId,
@@ -123,6 +137,6 @@ function waitForSlot (gate: AdmissionGate, deps: HandlerDeps, req: IncomingMessa
 }
 
 function overloaded (res: ServerResponse, gate: AdmissionGate, route: RuntimeRoute, scan: ScannedRequest, detail: string): void {
-  if (scan.hasBody) res.shouldKeepAlive = false // its body is not read
+  refuseUnreadBody(res, scan)
   sendProblem(res, ERRORS.OVERLOADED, { requestId: scan.requestId, route: route.config.name, retryAfterSeconds: Math.max(1, Math.ceil(gate.config.queueTimeoutMs / 1000)), detail: `route ${route.config.name}: ${detail}` })
 }

@@ -10,6 +10,7 @@ import type { ListenerConfig } from '../policy/snapshot.js'
 import { scanRequestHeaders } from './headers.js'
 import { findRoute, pathOnly } from './router.js'
 import { sendProblem } from '../edge/problem.js'
+import { refuseUnreadBody } from '../edge/unread-body.js'
 import type { HandlerDeps } from './deps.js'
 import { admitRequest } from '../edge/admit.js'
 import { bodyLimits } from '../edge/upload-guard.js'
@@ -37,7 +38,7 @@ export function createRequestHandler (deps: HandlerDeps, listener: ListenerConfi
       const target = adm.target
       const route = findRoute(rt.routes, method, target, adm.host, req.rawHeaders)
       if (route === null) {
-        if (scan.hasBody) res.shouldKeepAlive = false // its body is not read
+        refuseUnreadBody(res, scan)
         sendProblem(res, ERRORS.ROUTE_NOT_FOUND, { requestId: scan.requestId, detail: `no route matches ${method} ${pathOnly(target)}` })
         return
       }

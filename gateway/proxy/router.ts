@@ -1,7 +1,8 @@
 /**
  * First-match routing over the snapshot's routes (declared order, like
  * Envoy). Only the cheap checks run per request: a string prefix, and the
- * host/method/header checks of routes that ask for them.
+ * host/method/header checks of routes that ask for them, and a tenant
+ * bulkhead's header lookup in its set of tenants.
  */
 import type { RouteConfig } from '../policy/snapshot.js'
 import type { RuntimeRoute } from './runtime.js'
@@ -24,7 +25,16 @@ export function routeMatches (route: RouteConfig, method: string, path: string, 
       if (!hasHeader(raw, name, value)) return false
     }
   }
+  if (route.tenant !== null && !hasTenant(raw, route.tenant.header, route.tenant.values)) return false
   return true
+}
+
+/** Any field of the tenant header with one of the pool's values (a request naming a pool's tenant anywhere is held in the pool). */
+function hasTenant (raw: readonly string[], name: string, values: ReadonlySet<string>): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    if ((raw[i] as string).length === name.length && (raw[i] as string).toLowerCase() === name && values.has(raw[i + 1] as string)) return true
+  }
+  return false
 }
 
 function hasHeader (raw: readonly string[], name: string, value: string): boolean {

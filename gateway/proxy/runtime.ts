@@ -9,6 +9,7 @@
  */
 import type { AdmissionGate, AdmissionRegistry } from '../admission/gate.js'
 import type { OverloadGate } from '../admission/overload.js'
+import type { TenantCap } from '../admission/tenant-cap.js'
 import type { RateLimitRegistry, RouteRateLimits } from '../ratelimit/route-limits.js'
 import type { Dispatcher } from 'undici'
 import type { PolicySnapshot, RouteConfig, UpstreamConfig } from '../policy/snapshot.js'
@@ -64,16 +65,19 @@ export class RuntimeRoute {
   readonly admission: AdmissionGate | null
   /** The route's rate limits (buckets kept across reloads); null without any. */
   readonly rateLimits: RouteRateLimits | null
+  /** Each tenant's share of the route (bulkheads.perTenant; kept across reloads); null without one. */
+  readonly tenantCap: TenantCap | null
   /** Smooth split accumulator: exactly `share` of picks go to the backups, evenly spread. */
   #acc = 0
 
-  constructor (config: RouteConfig, upstreams: readonly RuntimeUpstream[], delivery: RouteDelivery, view: RouteView, admission: AdmissionGate | null = null, rateLimits: RouteRateLimits | null = null) {
+  constructor (config: RouteConfig, upstreams: readonly RuntimeUpstream[], delivery: RouteDelivery, view: RouteView, admission: AdmissionGate | null = null, rateLimits: RouteRateLimits | null = null, tenantCap: TenantCap | null = null) {
     this.config = config
     this.upstreams = upstreams
     this.delivery = delivery
     this.view = view
     this.admission = admission
     this.rateLimits = rateLimits
+    this.tenantCap = tenantCap
     const byLevel = new Map<number, RuntimeUpstream[]>()
     for (const u of upstreams) byLevel.set(u.config.priority, [...(byLevel.get(u.config.priority) ?? []), u])
     this.levels = [...byLevel.entries()].sort((a, b) => a[0] - b[0]).map(e => e[1])
@@ -155,7 +159,7 @@ export function buildRuntime (snapshot: PolicySnapshot, deps: RuntimeDeps, gener
     const health = deps.health.get(route.name, u.name)
     deps.health.useBreaker(health, route.breaker)
     return new RuntimeUpstream(u, deps.pools.get(u.origin, route.timeouts.connectMs), stats, health)
-  }), deps.delivery.get(route.name, route.retry, route.idempotency), deps.views.get(route.name), deps.admission.get(route.name, route.admission), deps.rateLimits.get(route.name, route.rateLimits)))
+  }), deps.delivery.get(route.name, route.retry, route.idempotency), deps.views.get(route.name), deps.admission.get(route.name, route.admission), deps.rateLimits.get(route.name, route.rateLimits), deps.admission.tenantCap(route.name, route.tenantCap)))
   deps.overload.configure(snapshot.overload)
   return Object.freeze({ snapshot, routes, generation, loadedAt, overload: snapshot.overload === null ? null : deps.overload })
 }
