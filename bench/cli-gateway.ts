@@ -55,6 +55,20 @@ export async function stopChild (child: ChildProcess): Promise<void> {
   await new Promise(resolve => child.once('exit', resolve))
 }
 
+/** The start of a bench policy: its version, one public listener (room for a flood's connections) and the admin API. */
+export function policyHead (version: string, port: number, adminPort: number): string {
+  return `version: ${version}
+listeners:
+  - name: public
+    host: 127.0.0.1
+    port: ${port}
+    limits: { maxConnections: 10000 }
+admin:
+  host: 127.0.0.1
+  port: ${adminPort}
+`
+}
+
 export async function rssMb (pid: number): Promise<number> {
   const s = await readFile(`/proc/${pid}/status`, 'utf8')
   return Math.round(Number(/VmRSS:\s+(\d+)/.exec(s)?.[1] ?? 0) / 1024)

@@ -19,7 +19,7 @@ import { request } from 'undici'
 import { runOpenLoop, type RequestResult } from '../scripts/lib/open-loop.js'
 import { percentile } from '../scripts/lib/s1-scenario.js'
 import { freePort } from './proc.js'
-import { startSlotOrigin, startCliGateway, stopChild, rssMb } from './cli-gateway.js'
+import { startSlotOrigin, startCliGateway, stopChild, rssMb, policyHead } from './cli-gateway.js'
 
 const SLOTS = 8
 const SERVICE_MS = 40
@@ -30,16 +30,7 @@ const PAY_SHARE = 0.3 // of the capacity
 const OFFERED = 3 * CAPACITY
 
 function policy (port: number, adminPort: number, originPort: number, protect: boolean): string {
-  return `version: overload-${protect ? 'protected' : 'unprotected'}
-listeners:
-  - name: public
-    host: 127.0.0.1
-    port: ${port}
-    limits: { maxConnections: 10000 }
-admin:
-  host: 127.0.0.1
-  port: ${adminPort}
-${protect ? `overload: { maxConcurrent: ${SLOTS} }\n` : ''}routes:
+  return `${policyHead(`overload-${protect ? 'protected' : 'unprotected'}`, port, adminPort)}${protect ? `overload: { maxConcurrent: ${SLOTS} }\n` : ''}routes:
   - name: payments
     match: { pathPrefix: /pay }
 ${protect ? '    priority: critical\n' : ''}    timeouts: { responseHeaders: 30s, total: 60s }

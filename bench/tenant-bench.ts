@@ -27,7 +27,7 @@ import { runOpenLoop, type RequestResult } from '../scripts/lib/open-loop.js'
 import { percentile } from '../scripts/lib/s1-scenario.js'
 import { median } from './report.js'
 import { freePort, detectPinning, pinSelf, LOAD_CPU } from './proc.js'
-import { startSlotOrigin, startCliGateway, stopChild, rssMb } from './cli-gateway.js'
+import { startSlotOrigin, startCliGateway, stopChild, rssMb, policyHead } from './cli-gateway.js'
 
 const SERVICE_MS = 50
 const SHARED_SLOTS = 16
@@ -80,16 +80,7 @@ async function floodChild (url: string, ms: number): Promise<{ start: (startWall
 }
 
 function policy (port: number, adminPort: number, sharedPort: number, livePort: number, bulkheads: boolean): string {
-  return `version: tenants-${bulkheads ? 'bulkhead' : 'none'}
-listeners:
-  - name: public
-    host: 127.0.0.1
-    port: ${port}
-    limits: { maxConnections: 10000 }
-admin:
-  host: 127.0.0.1
-  port: ${adminPort}
-routes:
+  return `${policyHead(`tenants-${bulkheads ? 'bulkhead' : 'none'}`, port, adminPort)}routes:
   - name: orders
     match: { pathPrefix: /orders }
     timeouts: { responseHeaders: 30s, total: 60s }

@@ -130,37 +130,18 @@ export class AdmissionRegistry {
     this.#clock = clock
   }
 
-  /** The route's gate with `config` applied, or null (and none kept) without an admission block. */
+  /**
+   * The route's gate with `config` applied, or null (and none kept) without
+   * an admission block. Requests in flight in a dropped gate release into
+   * it, and nothing else reads it.
+   */
   get (route: string, config: AdmissionConfig | null): AdmissionGate | null {
-    const g = this.#gates.get(route)
-    if (config === null) {
-      // Requests in flight release into the old gate, which nothing else reads.
-      if (g !== undefined) this.#gates.delete(route)
-      return null
-    }
-    if (g === undefined) {
-      const gate = new AdmissionGate(route, config, this.#clock)
-      this.#gates.set(route, gate)
-      return gate
-    }
-    g.configure(config)
-    return g
+    return kept(this.#gates, route, config, c => new AdmissionGate(route, c, this.#clock))
   }
 
   /** The route's per-tenant share with `config` applied, or null (and none kept). */
   tenantCap (route: string, config: TenantCapConfig | null): TenantCap | null {
-    const c = this.#tenantCaps.get(route)
-    if (config === null) {
-      if (c !== undefined) this.#tenantCaps.delete(route)
-      return null
-    }
-    if (c === undefined) {
-      const cap = new TenantCap(config)
-      this.#tenantCaps.set(route, cap)
-      return cap
-    }
-    c.configure(config)
-    return c
+    return kept(this.#tenantCaps, route, config, c => new TenantCap(c))
   }
 
   retain (routes: ReadonlySet<string>): void {
@@ -177,4 +158,20 @@ export class AdmissionRegistry {
   close (): void {
     for (const g of this.#gates.values()) g.close()
   }
+}
+
+/** The entry for `route` in `map` reconfigured (or made), or dropped when `config` is null. */
+function kept<C, T extends { configure: (config: C) => void }> (map: Map<string, T>, route: string, config: C | null, make: (config: C) => T): T | null {
+  const had = map.get(route)
+  if (config === null) {
+    map.delete(route)
+    return null
+  }
+  if (had === undefined) {
+    const made = make(config)
+    map.set(route, made)
+    return made
+  }
+  had.configure(config)
+  return had
 }
