@@ -5,6 +5,7 @@
  */
 import { systemClock, type Clock } from '../core/clock.js'
 import { silentLogger, type Logger } from '../core/logger.js'
+import { policyWarnings } from '../policy/warnings.js'
 import { loadPolicyFile } from '../policy/load.js'
 import { PolicyError, formatIssue } from '../policy/issues.js'
 import { PolicyWatcher } from '../policy/watcher.js'
@@ -102,6 +103,13 @@ export class Gateway {
   #reloading: Promise<ReloadRecord> = Promise.resolve(null as unknown as ReloadRecord)
   #closing: Promise<void> | null = null
 
+  /** tls.verify: false is allowed, never quiet: a warning on every load (policy/warnings.ts). */
+  #warnUnverifiedTls (s: PolicySnapshot): void {
+    for (const w of policyWarnings(s)) {
+      if (w.code === 'GW_WARN_TLS_UNVERIFIED') this.#logger.warn({ code: w.code }, w.message)
+    }
+  }
+
   private constructor (snapshot: PolicySnapshot, opts: GatewayOptions) {
     this.#file = opts.policyFile
     this.#clock = opts.clock ?? systemClock
@@ -116,6 +124,7 @@ export class Gateway {
     this.#events = new EventLog(this.#clock, () => this.#runtime.snapshot.version)
     this.#health = new HealthRegistry(this.#events.add)
     this.#random = opts.random ?? Math.random
+    this.#warnUnverifiedTls(snapshot)
     this.#shared = opts.shared?.(snapshot.store) ?? createSharedState(snapshot.store, this.#clock, this.#logger)
     this.#delivery = new DeliveryRegistry(this.#clock, this.#shared.storeFactory)
     this.#rateLimits = new RateLimitRegistry(() => this.#shared.globalBuckets, () => this.#clock.now())
@@ -319,6 +328,7 @@ export class Gateway {
       record = { at, trigger, ok: true, changed: true, version: s.version }
       this.#events.add({ kind: 'policy.reload', route: '*', before, after: s.version, enforced: true, detail: `generation ${rt.generation} (${trigger})` })
       this.#logger.info({ trigger, version: s.version, generation: rt.generation }, 'policy reloaded')
+      this.#warnUnverifiedTls(s)
     }
     // Every reload (SIGHUP after log rotation too) reopens the access log file, or applies a changed block.
     await this.#useAccessLog(this.#runtime.snapshot.accessLog)

@@ -97,6 +97,7 @@ export function buildStatus (rt: Runtime, lastReload: ReloadRecord | null, start
             name: u.name,
             origin: u.config.origin,
             priority: u.config.priority,
+            tls: u.config.tls === null ? null : { servername: u.config.tls.servername, minVersion: u.config.tls.minVersion, verify: u.config.tls.verify, ca: u.config.tls.files.ca === null ? 'system' : 'custom', clientCertificate: u.config.tls.files.cert !== null },
             role: u.config.priority === 0 ? 'primary' : 'backup',
             weight: u.weight,
             available: u.available,

@@ -6,6 +6,7 @@ import { readFileSync, existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { loadPolicyFile } from '../policy/load.js'
+import { policyWarnings } from '../policy/warnings.js'
 import { formatIssue, PolicyError, type PolicyIssue } from '../policy/issues.js'
 import { createLogger } from '../core/logger.js'
 import cluster from 'node:cluster'
@@ -97,6 +98,7 @@ async function check (files: readonly string[], out: Out, err: Out): Promise<num
     const r = await loadPolicyFile(file)
     if (r.ok) {
       out.write(`ok   ${file} (version ${r.snapshot.version}, ${r.snapshot.routes.length} route${r.snapshot.routes.length === 1 ? '' : 's'})\n`)
+      for (const w of policyWarnings(r.snapshot)) out.write(`  warning [${w.code}]: ${w.message}\n`)
     } else {
       failed++
       err.write(`FAIL ${file}: ${r.issues.length} problem${r.issues.length === 1 ? '' : 's'} [${r.code}]\n`)

@@ -59,7 +59,7 @@ export class LatencyProbes {
       for (const u of route.upstreams) {
         this.#stats.set(u.config.key, u.stats)
         targets.push({
-          target: { key: u.config.key, origin: u.config.origin, hostHeader: u.config.hostHeader },
+          target: { key: u.config.key, origin: u.config.origin, hostHeader: u.config.hostHeader, tls: u.config.tls },
           config: { path: u.config.basePath + probe.path, intervalMs: probe.intervalMs, timeoutMs: probe.timeoutMs, healthyThreshold: 1, unhealthyThreshold: 1, expectStatus: ANSWERED }
         })
       }

@@ -434,7 +434,7 @@ export class ControlLoop {
       if (hc === null) continue
       for (const u of route.upstreams) {
         checked.add(u.config.key)
-        targets.push({ target: { key: u.config.key, origin: u.config.origin, hostHeader: u.config.hostHeader }, config: { path: u.config.basePath + hc.path, intervalMs: hc.intervalMs, timeoutMs: hc.timeoutMs, healthyThreshold: hc.healthyThreshold, unhealthyThreshold: hc.unhealthyThreshold } })
+        targets.push({ target: { key: u.config.key, origin: u.config.origin, hostHeader: u.config.hostHeader, tls: u.config.tls }, config: { path: u.config.basePath + hc.path, intervalMs: hc.intervalMs, timeoutMs: hc.timeoutMs, healthyThreshold: hc.healthyThreshold, unhealthyThreshold: hc.unhealthyThreshold } })
       }
     }
     prober?.sync(targets)

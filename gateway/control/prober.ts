@@ -11,6 +11,8 @@
  */
 import { Agent, request, type Dispatcher } from 'undici'
 import type { Clock } from '../core/clock.js'
+import type { UpstreamTlsConfig } from '../policy/snapshot.js'
+import { upstreamConnector } from '../core/upstream-connector.js'
 
 /** How one target is probed. */
 export interface ProbeConfig {
@@ -39,6 +41,8 @@ export interface ProbeTarget {
   readonly origin: string
   /** Sent as the `host` header, so virtual-hosted upstreams answer for the right site. */
   readonly hostHeader: string
+  /** An https:// upstream's TLS settings (probes connect as proxied requests do). */
+  readonly tls?: UpstreamTlsConfig | null
 }
 
 export type ProbeState = 'unknown' | 'healthy' | 'unhealthy'
@@ -131,9 +135,10 @@ interface Entry {
 export class Prober {
   readonly #clock: Clock
   readonly #onFlip: (flip: ProbeFlip) => void
-  readonly #dispatcherFor: (origin: string) => Dispatcher
+  readonly #dispatcherFor: ((origin: string) => Dispatcher) | null
   readonly #jitter: () => number
-  readonly #agent: Agent | null
+  /** Own agents by TLS settings ('' for http://), when no dispatcherFor was given. */
+  readonly #agents = new Map<string, Agent>()
   readonly #observe: ProbeObserver | undefined
   readonly #userAgent: string
   readonly #entries = new Map<string, Entry>()
@@ -145,15 +150,20 @@ export class Prober {
     this.#jitter = opts.jitter ?? Math.random
     this.#observe = opts.observe
     this.#userAgent = opts.userAgent ?? USER_AGENT
-    if (opts.dispatcherFor === undefined) {
-      // Own pool, so probes never queue behind (or count against) proxied traffic.
-      const agent = new Agent()
-      this.#agent = agent
-      this.#dispatcherFor = () => agent
-    } else {
-      this.#agent = null
-      this.#dispatcherFor = opts.dispatcherFor
+    this.#dispatcherFor = opts.dispatcherFor ?? null
+  }
+
+  /** Own pools (so probes never queue behind, or count against, proxied traffic), one per TLS setting. */
+  #dispatcher (target: ProbeTarget): Dispatcher {
+    if (this.#dispatcherFor !== null) return this.#dispatcherFor(target.origin)
+    const tls = target.tls ?? null
+    const id = tls?.id ?? ''
+    let agent = this.#agents.get(id)
+    if (agent === undefined) {
+      agent = new Agent({ connect: upstreamConnector(10_000, tls) })
+      this.#agents.set(id, agent)
     }
+    return agent
   }
 
   /**
@@ -232,7 +242,8 @@ export class Prober {
     }
     this.#entries.clear()
     await Promise.all(running)
-    await this.#agent?.close().catch(() => {})
+    await Promise.all([...this.#agents.values()].map(async a => await a.close().catch(() => {})))
+    this.#agents.clear()
   }
 
   #schedule (entry: Entry, delayMs: number): void {
@@ -263,7 +274,7 @@ export class Prober {
     let result: string
     try {
       const res = await request(target.origin + config.path, {
-        dispatcher: this.#dispatcherFor(target.origin),
+        dispatcher: this.#dispatcher(target),
         method: 'GET',
         headers: { host: target.hostHeader, 'user-agent': this.#userAgent },
         signal: abort.signal

@@ -26,6 +26,8 @@ export const ERRORS = Object.freeze({
     'The upstream exceeded the route timeout (responseHeaders, bodyIdle or total). Check the upstream, or raise the route timeouts.'),
   UPSTREAM_CONNECT: spec('GW_ERR_UPSTREAM_CONNECT', 502, 'Could not connect to the upstream',
     'The connection was refused, timed out or the host did not resolve. Check that the upstream is running and its URL in the policy.'),
+  UPSTREAM_TLS: spec('GW_ERR_UPSTREAM_TLS', 502, 'TLS with the upstream failed',
+    'The TLS handshake with an https:// upstream failed: its certificate is not signed by a trusted CA (untrusted), has expired or is not yet valid, does not name the upstream\'s host (hostname mismatch), or the two sides could not agree (handshake failure, including an upstream that wants a client certificate). The detail says which. Nothing was sent, so the request may be retried elsewhere. Check the upstream\'s certificate and the upstream\'s tls block (docs/upstream-tls.md).'),
   UPSTREAM_RESET: spec('GW_ERR_UPSTREAM_RESET', 502, 'The upstream closed the connection',
     'The upstream reset or closed the connection before the response was complete. Check the upstream logs.'),
   UPSTREAM_PROTOCOL: spec('GW_ERR_UPSTREAM_PROTOCOL', 502, 'The upstream sent an invalid HTTP response',

@@ -19,14 +19,19 @@ import { compileListener, compileRouteLimits } from './compile-edge.js'
 import { compileStore } from './compile-store.js'
 import { bulkheadPools, poolIssues, tenantCapOf } from './compile-bulkhead.js'
 import { pct } from './compile-kit.js'
+import { compileUpstreamTls, type ReadText, type TlsContext } from './compile-tls.js'
 import { DEFAULT_TIMEOUTS, type AccessLogConfig, type PolicySnapshot, type RouteConfig, type TenantMatch, type TenantCapConfig, type TimeoutsConfig, type UpstreamConfig } from './snapshot.js'
 
 const DURATION_RE = new RegExp(DURATION_PATTERN)
 
 type Env = Readonly<Record<string, string | undefined>>
 type Path = Array<string | number>
+type TlsFiles = Omit<TlsContext, 'source' | 'issues'>
 
-export function compilePolicy (doc: PolicyDoc, source: PolicySource, env: Env): { ok: true, snapshot: PolicySnapshot } | { ok: false, issues: PolicyIssue[] } {
+/** The reader when none is given: every TLS file is unreadable. */
+const refuseRead: ReadText = () => { throw Object.assign(new Error('no file reader'), { code: 'ENOREADER' }) }
+
+export function compilePolicy (doc: PolicyDoc, source: PolicySource, env: Env, read: ReadText = refuseRead): { ok: true, snapshot: PolicySnapshot } | { ok: false, issues: PolicyIssue[] } {
   const issues: PolicyIssue[] = []
   const duration = durationIn(source, issues)
   const listeners = doc.listeners.map((l, i) => compileListener(l, i, duration))
@@ -51,16 +56,17 @@ export function compilePolicy (doc: PolicyDoc, source: PolicySource, env: Env): 
   }
 
   const baseTimeouts = resolveTimeouts(doc.defaults?.timeouts, ['defaults', 'timeouts'], DEFAULT_TIMEOUTS, duration)
+  const tlsFiles: TlsFiles = { read, defaults: doc.defaults?.upstreamTls }
   const routes: RouteConfig[] = []
   const names: Array<{ name: string, path: Path }> = []
   doc.routes.forEach((r, i) => {
     const own: PolicyIssue[] = []
     const cap = tenantCapOf(r, i, source, own)
-    const route = compileRoute(r, i, baseTimeouts, source, own, durationIn(source, own), null, cap)
+    const route = compileRoute(r, i, baseTimeouts, source, own, durationIn(source, own), null, cap, tlsFiles)
     // A route's bulkhead pools are routes matched just before it.
     for (const pool of bulkheadPools(r, i, source, own)) {
       const found: PolicyIssue[] = []
-      routes.push(compileRoute(pool.doc, i, baseTimeouts, pool.source, found, durationIn(pool.source, found), pool.tenant, cap))
+      routes.push(compileRoute(pool.doc, i, baseTimeouts, pool.source, found, durationIn(pool.source, found), pool.tenant, cap, tlsFiles))
       names.push({ name: pool.doc.name, path: [...pool.namePath] })
       own.push(...poolIssues(pool, found, own))
     }
@@ -129,7 +135,7 @@ function resolveTimeouts (doc: TimeoutsDoc | undefined, path: Path, base: Timeou
   }
 }
 
-function compileRoute (r: RouteDoc, index: number, base: TimeoutsConfig, source: PolicySource, issues: PolicyIssue[], duration: (t: string | undefined, p: Path, f: number) => number, tenant: TenantMatch | null, tenantCap: TenantCapConfig | null): RouteConfig {
+function compileRoute (r: RouteDoc, index: number, base: TimeoutsConfig, source: PolicySource, issues: PolicyIssue[], duration: (t: string | undefined, p: Path, f: number) => number, tenant: TenantMatch | null, tenantCap: TenantCapConfig | null, tls: TlsFiles): RouteConfig {
   const upstreams: UpstreamConfig[] = r.upstreams.map((u, j) => {
     if (u.role !== undefined && u.priority !== undefined) {
       issues.push(source.issue(['routes', index, 'upstreams', j, 'priority'], 'set either role or priority, not both (role: primary = priority 0, backup = priority 1)', true))
@@ -141,8 +147,11 @@ function compileRoute (r: RouteDoc, index: number, base: TimeoutsConfig, source:
       origin: url.origin,
       basePath: url.pathname === '/' ? '' : url.pathname.replace(/\/+$/, ''),
       hostHeader: url.host,
+      clientHost: u.host === undefined ? url.protocol !== 'https:' && (r.preserveHost ?? true) : u.host === 'client',
+      hostExplicit: u.host !== undefined,
       weight: u.weight ?? 1,
-      priority: u.priority ?? (u.role === 'backup' ? 1 : 0)
+      priority: u.priority ?? (u.role === 'backup' ? 1 : 0),
+      tls: compileUpstreamTls(url, { doc: u.tls, path: ['routes', index, 'upstreams', j, 'tls'] }, { doc: r.upstreamTls, path: ['routes', index, 'upstreamTls'] }, { ...tls, source, issues })
     }
   })
   checkUnique(r.upstreams.map(u => u.name), j => ['routes', index, 'upstreams', j, 'name'], `route "${r.name}": upstream name`, source, issues)

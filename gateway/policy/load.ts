@@ -8,6 +8,7 @@
 import { parsePolicyText } from './source.js'
 import { decodePolicyBytes, readPolicyBytes, sizeIssue } from './input.js'
 import { validatePolicy } from './validate.js'
+import { readFileSync } from 'node:fs'
 import { compilePolicy } from './compile.js'
 import type { PolicyIssue } from './issues.js'
 import type { PolicySnapshot } from './snapshot.js'
@@ -48,7 +49,7 @@ function loadDecoded (file: string, text: string, env: Env): LoadResult {
   if (!parsed.ok) return parsed
   const valid = validatePolicy(parsed.source)
   if (valid.ok) {
-    const compiled = compilePolicy(valid.doc, parsed.source, env)
+    const compiled = compilePolicy(valid.doc, parsed.source, env, readText)
     return compiled.ok ? compiled : { ok: false, code: 'GW_ERR_POLICY_INVALID', issues: compiled.issues }
   }
   // Also run the cross-field checks on the invalid document, so one run lists
@@ -56,7 +57,7 @@ function loadDecoded (file: string, text: string, env: Env): LoadResult {
   // not guaranteed, so anything it trips over is dropped.
   const issues = [...valid.issues]
   try {
-    const compiled = compilePolicy(parsed.source.data as PolicyDoc, parsed.source, env)
+    const compiled = compilePolicy(parsed.source.data as PolicyDoc, parsed.source, env, readText)
     if (!compiled.ok) {
       const seen = new Set(issues.map(i => i.path))
       issues.push(...compiled.issues.filter(i => !seen.has(i.path)))
@@ -86,4 +87,9 @@ function unexpected (file: string, err: unknown): LoadResult {
     ? 'the document is nested too deeply to be read; flatten it'
     : `could not be checked: unexpected ${e.name} (${e.message.split('\n')[0] ?? ''}); this is a gateway bug, please report it`
   return { ok: false, code: 'GW_ERR_POLICY_INVALID', issues: [{ file, path: '', line: 1, column: 1, message }] }
+}
+
+/** TLS files named by the policy, read at each load (small PEM files; loads are off the request path). */
+function readText (file: string): string {
+  return readFileSync(file, 'utf8')
 }

@@ -15,6 +15,7 @@ import { BreakerSchema, FailoverSchema, ShiftSchema, OutlierSchema, HealthCheckS
 import { RetrySchema, IdempotencySchema, HedgeSchema } from './schema-delivery.js'
 import { WebSocketSchema } from './schema-upgrade.js'
 import { bulkheadsSchema } from './schema-bulkhead.js'
+import { UpstreamTlsSchema, upstreamTlsBlock } from './schema-tls.js'
 import { StoreSchema } from './schema-store.js'
 import { PathsSchema, ListenerTimeoutsSchema, ListenerLimitsSchema, RouteLimitsSchema } from './schema-edge.js'
 
@@ -66,7 +67,11 @@ export const UpstreamSchema = strict({
     description: 'primary = priority 0, backup = priority 1. Use either role or priority. @default primary',
     'x-hint': 'use "primary" or "backup"'
   })),
-  priority: Type.Optional(Type.Integer({ minimum: 0, maximum: 9, description: 'Priority level, 0 first; a level takes traffic only when every lower level is unavailable. @default from role (primary 0, backup 1)' }))
+  priority: Type.Optional(Type.Integer({ minimum: 0, maximum: 9, description: 'Priority level, 0 first; a level takes traffic only when every lower level is unavailable. @default from role (primary 0, backup 1)' })),
+  host: Type.Optional(Type.Union([Type.Literal('client'), Type.Literal('upstream')], {
+    description: 'The Host header this upstream gets: client (the client\'s, for another instance of the same service) or upstream (the host of its URL, for a foreign API such as a third-party payment channel, which would otherwise serve the wrong virtual host or refuse). @default upstream for https:// upstreams; for http:// the route\'s preserveHost'
+  })),
+  tls: Type.Optional(UpstreamTlsSchema)
 })
 
 export const MatchSchema = strict({
@@ -93,7 +98,7 @@ export const RouteSchema = strict({
   name: Name('route'),
   match: MatchSchema,
   stripPrefix: Type.Optional(Type.Boolean({ description: 'Remove match.pathPrefix from the path before forwarding. @default false' })),
-  preserveHost: Type.Optional(Type.Boolean({ description: 'Forward the client Host header (true) or the upstream URL host (false). X-Forwarded-Host always carries the original. @default true' })),
+  preserveHost: Type.Optional(Type.Boolean({ description: 'Forward the client Host header (true) or the upstream URL host (false) to the route\'s http:// upstreams; https:// upstreams get their own host unless they say host: client (each upstream\'s host key overrides this). X-Forwarded-Host always carries the original. @default true' })),
   timeouts: Type.Optional(TimeoutsSchema),
   limits: Type.Optional(RouteLimitsSchema),
   upstreams: Type.Array(UpstreamSchema, { minItems: 1, description: 'The pool: named upstreams (names unique within the route) with weight and role or priority (not both).' }),
@@ -106,6 +111,7 @@ export const RouteSchema = strict({
   idempotency: Type.Optional(IdempotencySchema),
   hedge: Type.Optional(HedgeSchema),
   websocket: Type.Optional(WebSocketSchema),
+  upstreamTls: Type.Optional(upstreamTlsBlock('TLS for every https:// upstream of the route that has no tls block of its own. @default defaults.upstreamTls')),
   admission: Type.Optional(AdmissionSchema),
   priority: Type.Optional(PrioritySchema),
   rateLimits: Type.Optional(Type.Array(RateLimitSchema, { minItems: 1, maxItems: 8, description: 'Rate limits, each checked in turn (a request refused by one is refused); names unique within the route. See docs/overload.md.' })),
@@ -117,7 +123,8 @@ export const PolicySchema = strict({
   listeners: Type.Array(ListenerSchema, { minItems: 1, description: 'Where clients connect. Bound at start-up (a reload cannot change them). Ports must differ from each other and from the admin port (0 = any free port).' }),
   admin: Type.Optional(AdminSchema),
   defaults: Type.Optional(strict({
-    timeouts: Type.Optional(timeouts('Timeouts every route inherits for the keys it does not set itself.'))
+    timeouts: Type.Optional(timeouts('Timeouts every route inherits for the keys it does not set itself.')),
+    upstreamTls: Type.Optional(upstreamTlsBlock('TLS for every https:// upstream without a tls block of its own or of its route. @default the system CAs, SNI from the URL host, TLSv1.2 and up'))
   }, { description: 'Values every route inherits unless it sets its own.' })),
   stats: Type.Optional(strict({
     window: Type.Optional(Duration('Sliding window of the per-upstream latency histograms and counters shown in /status.', '10s')),

@@ -3,6 +3,7 @@
  * defaults filled in, routes ready to match. A request reads one snapshot at
  * its start and keeps it to the end (STYLE.md #6).
  */
+import type { TlsMaterial } from './tls-material.js'
 
 export interface TimeoutsConfig {
   readonly connectMs: number
@@ -54,10 +55,28 @@ export interface UpstreamConfig {
   readonly origin: string
   /** Path prepended to the forwarded path ('' or '/base' without trailing slash). */
   readonly basePath: string
-  /** host[:port] as written in the URL, sent as Host when preserveHost is false. */
+  /** host[:port] as written in the URL, sent as Host unless clientHost. */
   readonly hostHeader: string
+  /** Send the client's Host (upstream `host: client`), else hostHeader. */
+  readonly clientHost: boolean
+  /** Whether `host` was written for this upstream (policy warnings). */
+  readonly hostExplicit: boolean
   readonly weight: number
   readonly priority: number
+  /** https:// upstreams only (compile-tls.ts); null for http://. */
+  readonly tls: UpstreamTlsConfig | null
+}
+
+export interface UpstreamTlsConfig {
+  /** SNI and the name checked against the certificate; null for an IP address (checked against its IP entries). */
+  readonly servername: string | null
+  readonly minVersion: 'TLSv1.2' | 'TLSv1.3'
+  readonly verify: boolean
+  /** Resolved paths, for /status (never the contents). */
+  readonly files: { readonly ca: string | null, readonly cert: string | null, readonly key: string | null }
+  readonly material: TlsMaterial
+  /** Hash of everything above: part of the connection pool's key. */
+  readonly id: string
 }
 
 export interface BreakerConfig {

@@ -79,8 +79,9 @@ export class Attempt implements Dispatcher.DispatchHandler, InflightAttempt {
       headers: o.headers,
       body: o.body,
       headersTimeout: o.headersTimeoutMs,
-      bodyTimeout: o.bodyIdleMs
-    }, this)
+      bodyTimeout: o.bodyIdleMs,
+      servername: this.upstream.servername // undici's DispatchOptions type lacks it; its Request takes it
+    } as Dispatcher.DispatchOptions, this)
   }
 
   /** Drop this attempt (hedge loser, discarded answer, client gone, deadline). Its owner hears nothing more. */

@@ -14,15 +14,13 @@
  * A `101` ends the filtering for good (the socket becomes a tunnel).
  */
 import type { Socket } from 'node:net'
-import { buildConnector } from 'undici'
+import type { buildConnector } from 'undici'
+import type { UpstreamTlsConfig } from '../policy/snapshot.js'
+import { upstreamConnector } from '../core/upstream-connector.js'
 
-/** A connector (undici `connect` option) whose sockets drop interim responses. */
-export function interimDroppingConnector (timeoutMs: number): buildConnector.connector {
-  const base = buildConnector({ timeout: timeoutMs })
-  return (options, callback) => base(options, (...args) => {
-    if (args[0] === null) dropInterimResponses(args[1])
-    callback(...args)
-  })
+/** A connector (undici `connect` option, core/upstream-connector.ts) whose sockets drop interim responses. */
+export function interimDroppingConnector (timeoutMs: number, tls: UpstreamTlsConfig | null = null): buildConnector.connector {
+  return upstreamConnector(timeoutMs, tls, dropInterimResponses)
 }
 
 /** Largest interim response head kept while waiting for its end (bigger ones go to undici as they are). */

@@ -1,21 +1,24 @@
 /**
- * One undici keep-alive Pool per upstream origin and connect timeout, shared
+ * One undici keep-alive Pool per upstream origin, connect timeout and TLS
+ * settings (upstreams with another CA or client certificate need their own
+ * connections), shared
  * by every route that uses it and kept across reloads. Pools no longer
  * referenced after a reload are closed gracefully (queued requests finish).
  */
 import { Pool } from 'undici'
 import { interimDroppingConnector } from './interim.js'
+import type { UpstreamTlsConfig } from '../policy/snapshot.js'
 
 export class PoolRegistry {
   readonly #pools = new Map<string, Pool>()
 
-  get (origin: string, connectTimeoutMs: number): Pool {
-    const key = poolKey(origin, connectTimeoutMs)
+  get (origin: string, connectTimeoutMs: number, tls: UpstreamTlsConfig | null): Pool {
+    const key = poolKey(origin, connectTimeoutMs, tls)
     let pool = this.#pools.get(key)
     if (pool === undefined) {
       pool = new Pool(origin, {
         // Connect timeout as before; the sockets drop unsolicited 1xx (see interim.ts).
-        connect: interimDroppingConnector(connectTimeoutMs),
+        connect: interimDroppingConnector(connectTimeoutMs, tls),
         // Keep-alive for a while but below the common 5 s server default, so
         // the upstream never closes a socket we are about to reuse.
         keepAliveTimeout: 4000,
@@ -27,7 +30,7 @@ export class PoolRegistry {
     return pool
   }
 
-  /** Close pools whose key is not in `keep` (as `origin|connectMs`). */
+  /** Close pools whose key is not in `keep` (poolKey). */
   retain (keep: ReadonlySet<string>): void {
     for (const [key, pool] of this.#pools) {
       if (!keep.has(key)) {
@@ -46,4 +49,4 @@ export class PoolRegistry {
   }
 }
 
-export const poolKey = (origin: string, connectTimeoutMs: number): string => `${origin}|${connectTimeoutMs}`
+export const poolKey = (origin: string, connectTimeoutMs: number, tls: UpstreamTlsConfig | null): string => `${origin}|${connectTimeoutMs}|${tls?.id ?? ''}`

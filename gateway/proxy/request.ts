@@ -85,7 +85,7 @@ export class ProxyRequest implements AttemptOwner, Deadline, ClientFaultSink {
     // The first attempt uses the header array as it is (no copy on the hot
     // path); later ones copy it without the first attempt's Host.
     const headers = this.#attempts.length === 1 ? this.#spec.headers : this.#spec.headers.slice(0, this.#baseHeaders)
-    headers.push('host', cfg.preserveHost ? (this.#spec.clientHost === '' ? 'localhost' : this.#spec.clientHost) : u.hostHeader)
+    headers.push('host', u.clientHost ? (this.#spec.clientHost === '' ? 'localhost' : this.#spec.clientHost) : u.hostHeader)
     const left = this.deadlineAt === Infinity ? Infinity : Math.max(1, this.deadlineAt - this.#deps.clock.now())
     const t = cfg.timeouts
     const ownLimit = Math.min(t.responseHeadersMs, t.attemptMs > 0 ? t.attemptMs : Infinity)

@@ -33,6 +33,13 @@ export class RuntimeUpstream implements Pickable {
   readonly health: UpstreamHealth
   /** Where attempts report their outcome. */
   readonly sink: OutcomeSink
+  /**
+   * The name attempts give undici for an https:// upstream, one per
+   * upstream: undici drops its connection whenever a request's name differs
+   * (it would take it from each client's Host). The connector sends the
+   * configured SNI (core/upstream-connector.ts). Undefined for http://.
+   */
+  readonly servername: string | undefined
 
   constructor (config: UpstreamConfig, pool: Dispatcher, stats: UpstreamStats, health: UpstreamHealth) {
     this.config = config
@@ -42,6 +49,7 @@ export class RuntimeUpstream implements Pickable {
     this.stats = stats
     this.health = health
     this.sink = new UpstreamRecorder(stats, health)
+    this.servername = config.tls === null ? undefined : (config.tls.servername ?? 'no-sni')
   }
 
   get available (): boolean { return this.health.available }
@@ -158,7 +166,7 @@ export function buildRuntime (snapshot: PolicySnapshot, deps: RuntimeDeps, gener
     stats.useSignal(route.shift === null ? null : route.shift.windowMs)
     const health = deps.health.get(route.name, u.name)
     deps.health.useBreaker(health, route.breaker)
-    return new RuntimeUpstream(u, deps.pools.get(u.origin, route.timeouts.connectMs), stats, health)
+    return new RuntimeUpstream(u, deps.pools.get(u.origin, route.timeouts.connectMs, u.tls), stats, health)
   }), deps.delivery.get(route.name, route.retry, route.idempotency), deps.views.get(route.name), deps.admission.get(route.name, route.admission), deps.rateLimits.get(route.name, route.rateLimits), deps.admission.tenantCap(route.name, route.tenantCap)))
   deps.overload.configure(snapshot.overload)
   return Object.freeze({ snapshot, routes, generation, loadedAt, overload: snapshot.overload === null ? null : deps.overload })
@@ -170,7 +178,7 @@ export function runtimeKeys (rt: Runtime): { pools: Set<string>, stats: Set<stri
   const stats = new Set<string>()
   for (const r of rt.routes) {
     for (const u of r.upstreams) {
-      pools.add(poolKey(u.config.origin, r.config.timeouts.connectMs))
+      pools.add(poolKey(u.config.origin, r.config.timeouts.connectMs, u.config.tls))
       stats.add(u.config.key)
     }
   }

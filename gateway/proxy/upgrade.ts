@@ -70,7 +70,7 @@ export function createUpgradeHandler (deps: HandlerDeps, listener: ListenerConfi
       }
       const headers = addForwardingHeaders(scan, req.socket.remoteAddress ?? '', proto, host)
       const u = upstream.config
-      headers.push('host', cfg.preserveHost ? (host === '' ? 'localhost' : host) : u.hostHeader)
+      headers.push('host', u.clientHost ? (host === '' ? 'localhost' : host) : u.hostHeader)
       const path = cfg.stripPrefix ? stripPrefix(target, cfg.pathPrefix) : target
       new Handshake(deps, socket, route, upstream, {
         method,
