@@ -17,6 +17,8 @@ import { makeCerts, type Pem } from './helpers/certs.js'
 import { loadPolicyFile } from '../gateway/policy/load.js'
 import { runCli } from '../gateway/cli/commands.js'
 import { createServer as createHttpServer } from 'node:http'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 
 interface TlsUpstream { url: string, count: number, servernames: string[], clients: string[], hosts: string[] }
 
@@ -185,4 +187,28 @@ t.test('Host for foreign channels: https:// upstreams get their own host by defa
   t.equal(code, 0, 'a warning does not fail the check')
   t.match(out, /warning \[GW_WARN_HOST_MIXED\]: route "mixed" mixes upstreams that get the client's Host \(same\) with upstreams that get their own \(channel\)/)
   t.notMatch(out, /route "said"/, 'a route that says host: on its upstreams is not warned about')
+})
+
+t.test('a CA file replaced on disk is picked up by a reload of an unchanged policy file', async t => {
+  const certs = makeCerts(t)
+  const good = certs.issue('good', ['DNS:localhost', 'IP:127.0.0.1'])
+  certs.foreign('unrelated', [])
+  const channel = await tlsUpstream(t, good)
+  const caFile = join(certs.dir, 'trusted-ca.pem')
+  writeFileSync(caFile, certs.ca.cert)
+  const { gw, url } = await startGateway(t, policyYaml(tlsRoute('pay', '/pay', channel.url, `{ ca: ${JSON.stringify(caFile)} }`)))
+  const status = async (): Promise<number> => {
+    const res = await request(`${url}/pay/x`)
+    await res.body.dump()
+    return res.statusCode
+  }
+  t.equal(await status(), 200, 'trusted with the CA as it was')
+  t.equal((await gw.reload('signal')).changed, false, 'nothing changed: a no-op')
+  writeFileSync(caFile, readFileSync(join(certs.dir, 'other-ca.crt'), 'utf8'))
+  const swapped = await gw.reload('signal')
+  t.equal(swapped.ok && swapped.changed, true, 'the same policy file with another CA on disk is a change')
+  t.equal(await status(), 502, 'the new CA does not sign the channel: untrusted now')
+  writeFileSync(caFile, certs.ca.cert)
+  t.equal((await gw.reload('signal')).changed, true)
+  t.equal(await status(), 200, 'and trusted again after the file is put back')
 })

@@ -26,7 +26,7 @@ Promise<{ kind: 'unchanged' } | { kind: 'ok', snapshot: PolicySnapshot } | { kin
   }
   if (!loaded.ok) return { kind: 'rejected', code: loaded.code, issues: loaded.issues }
   const next = loaded.snapshot
-  if (next.hash === current.hash) return { kind: 'unchanged' }
+  if (next.hash === current.hash && next.filesHash === current.filesHash) return { kind: 'unchanged' }
   const staticChanges: PolicyIssue[] = []
   if (JSON.stringify(next.listeners) !== JSON.stringify(current.listeners)) {
     staticChanges.push({ file, path: 'listeners', line: 0, column: 0, message: 'listeners changed; they are bound at start-up: restore them to reload the rest, or restart the gateway' })

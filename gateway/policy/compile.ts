@@ -94,6 +94,7 @@ export function compilePolicy (doc: PolicyDoc, source: PolicySource, env: Env, r
   const snapshot: PolicySnapshot = deepFreeze({
     version: doc.version ?? hash.slice(0, 12),
     hash,
+    filesHash: createHash('sha256').update(routes.flatMap(r => r.upstreams.map(u => u.tls?.id ?? '')).join(',')).digest('hex'),
     file: source.file,
     listeners,
     admin,

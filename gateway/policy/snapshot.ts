@@ -294,6 +294,8 @@ export interface PolicySnapshot {
   readonly version: string
   /** sha256 of the file text: unchanged files are not reloaded. */
   readonly hash: string
+  /** sha256 over the upstream TLS settings with their files' contents: a certificate replaced on disk is a change to reload. */
+  readonly filesHash: string
   readonly file: string
   readonly listeners: readonly ListenerConfig[]
   readonly admin: AdminConfig | null
