@@ -9,7 +9,7 @@ import { policyWarnings } from '../policy/warnings.js'
 import { loadPolicyFile } from '../policy/load.js'
 import { PolicyError, formatIssue } from '../policy/issues.js'
 import { PolicyWatcher } from '../policy/watcher.js'
-import type { AccessLogConfig, PolicySnapshot, StoreConfig } from '../policy/snapshot.js'
+import { policyFiles, type AccessLogConfig, type PolicySnapshot, type StoreConfig } from '../policy/snapshot.js'
 import { StatsRegistry } from '../health/stats-registry.js'
 import { buildRuntime, runtimeKeys, type Runtime, type RuntimeDeps } from '../proxy/runtime.js'
 import { HealthRegistry } from '../health/health-registry.js'
@@ -220,6 +220,7 @@ export class Gateway {
     if (watch) {
       this.#watcher = new PolicyWatcher(this.#file, () => { this.reload('file').catch(() => {}) })
       this.#watcher.start()
+      this.#watcher.watchAlso(policyFiles(this.#runtime.snapshot))
     }
   }
 
@@ -269,7 +270,7 @@ export class Gateway {
   }
 
   status (): object {
-    const listeners = this.#listeners.map(l => ({ name: l.config.name, inflight: l.inflight, connections: l.connections }))
+    const listeners = this.#listeners.map(l => ({ name: l.config.name, inflight: l.inflight, connections: l.connections, tls: l.tls }))
     const now = this.#clock.now()
     const fleet = this.#shared.fleet
     const shift = (name: string): object | null => {
@@ -315,6 +316,8 @@ export class Gateway {
       this.#control.apply(rt) // shares carry over before the swap, so no request sees a reset
       const before = current.version
       this.#runtime = rt
+      s.listeners.forEach((l, i) => this.#listeners[i]?.updateTls(l.tls))
+      this.#watcher?.watchAlso(policyFiles(s))
       const keys = runtimeKeys(rt)
       this.#pools.retain(keys.pools)
       this.#stats.retain(keys.stats)

@@ -5,7 +5,7 @@
  * Reloads are serialized; a burst collapses into the ones already queued.
  */
 import { loadPolicyFile } from '../policy/load.js'
-import type { PolicySnapshot } from '../policy/snapshot.js'
+import type { ListenerConfig, PolicySnapshot } from '../policy/snapshot.js'
 import type { PolicyIssue } from '../policy/issues.js'
 
 export type { ReloadRecord, ReloadTrigger } from '../policy/reload-record.js'
@@ -28,8 +28,8 @@ Promise<{ kind: 'unchanged' } | { kind: 'ok', snapshot: PolicySnapshot } | { kin
   const next = loaded.snapshot
   if (next.hash === current.hash && next.filesHash === current.filesHash) return { kind: 'unchanged' }
   const staticChanges: PolicyIssue[] = []
-  if (JSON.stringify(next.listeners) !== JSON.stringify(current.listeners)) {
-    staticChanges.push({ file, path: 'listeners', line: 0, column: 0, message: 'listeners changed; they are bound at start-up: restore them to reload the rest, or restart the gateway' })
+  if (JSON.stringify(next.listeners.map(boundAtStart)) !== JSON.stringify(current.listeners.map(boundAtStart))) {
+    staticChanges.push({ file, path: 'listeners', line: 0, column: 0, message: 'listeners changed; they are bound at start-up (all but their TLS certificates, minVersion, client CA and HSTS): restore them to reload the rest, or restart the gateway' })
   }
   if (JSON.stringify(next.admin) !== JSON.stringify(current.admin)) {
     staticChanges.push({ file, path: 'admin', line: 0, column: 0, message: 'admin changed; it is bound at start-up: restore it to reload the rest, or restart the gateway' })
@@ -39,4 +39,9 @@ Promise<{ kind: 'unchanged' } | { kind: 'ok', snapshot: PolicySnapshot } | { kin
   }
   if (staticChanges.length > 0) return { kind: 'rejected', code: 'GW_ERR_POLICY_STATIC_CHANGED', issues: staticChanges }
   return { kind: 'ok', snapshot: next }
+}
+
+/** What of a listener only a restart can change: all but its TLS files and settings (the listener swaps those in). */
+function boundAtStart (l: ListenerConfig): object {
+  return { ...l, tls: l.tls === null ? null : { clientAuth: l.tls.clientAuth?.mode ?? null } }
 }

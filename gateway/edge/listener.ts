@@ -6,12 +6,15 @@
  * shutdown (stop accepting, let in-flight requests finish, close keep-alive
  * connections as their responses end).
  */
-import { createServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer, type Server, type IncomingMessage, type ServerResponse, type ServerOptions } from 'node:http'
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:https'
+import type { TLSSocket } from 'node:tls'
 import { randomUUID } from 'node:crypto'
 import type { Duplex } from 'node:stream'
 import type { Socket } from 'node:net'
 import { ERRORS } from '../core/errors.js'
-import type { ListenerConfig } from '../policy/snapshot.js'
+import type { ListenerConfig, ListenerTlsConfig } from '../policy/snapshot.js'
+import { TlsContexts } from './tls-contexts.js'
 import { endSocketWithProblem } from './problem.js'
 import { ConnectionGate } from './connections.js'
 import { expectContinue } from './continue.js'
@@ -27,7 +30,11 @@ export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer
 
 export class Listener {
   readonly config: ListenerConfig
-  readonly #server: Server
+  readonly #server: Server | TlsServer
+  /** TLS listeners: the certificates by SNI (replaced on reload). */
+  readonly #tls: TlsContexts | null
+  /** Handshakes that failed (bad client certificate, no shared version, a port scan). */
+  #tlsFailures = 0
   #inflight = 0
   #draining = false
   #idle: Array<() => void> = []
@@ -46,11 +53,14 @@ export class Listener {
     // One listener function for every response ('close' passes none, `this` is the response).
     const self = this
     const onResponseClose = function (this: ServerResponse): void { self.#responseClosed(this) }
+    const tls = this.#tls = config.tls === null ? null : new TlsContexts(config.tls)
     const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
       if (gate.isRefused(req.socket)) {
         res.destroy()
         return
       }
+      // An upstream's own Strict-Transport-Security wins (writeHead's headers replace these).
+      if (tls !== null && tls.config.hsts !== null) res.setHeader('strict-transport-security', tls.config.hsts)
       this.#inflight++
       tagResponse(res, performance.now(), this.unrouted)
       gate.begin(req.socket, res)
@@ -59,7 +69,7 @@ export class Listener {
       if (this.#draining) res.shouldKeepAlive = false
       handler(req, res)
     }
-    this.#server = createServer({
+    const options: ServerOptions = {
       keepAliveTimeout: t.keepAliveMs,
       // node:http answers a request head that takes longer with 408 (see
       // onClientError); bodies are watched by upload-guard.ts instead of
@@ -70,10 +80,29 @@ export class Listener {
       maxHeaderSize: config.limits.maxHeaderBytes,
       // admit.ts answers a missing Host with a coded problem (node's own 400 has none).
       requireHostHeader: false
-    }, onRequest)
+    }
+    this.#server = tls === null
+      ? createServer(options, onRequest)
+      // A handshake gets the time a request head gets (node's default is 120 s).
+      : createTlsServer({ ...options, ...tls.serverOptions(), handshakeTimeout: t.requestHeadersMs }, onRequest)
     // One more than the limit, so that reaching it shows headers were dropped (admit.ts).
     this.#server.maxHeadersCount = config.limits.maxHeaderCount + 1
-    this.#server.on('connection', gate.onConnection)
+    if (tls === null) {
+      this.#server.on('connection', gate.onConnection)
+    } else {
+      // Counted once the handshake is done: that is the socket requests arrive on.
+      this.#server.on('secureConnection', (socket: TLSSocket) => {
+        if (rejectBadPeer(socket, tls.config)) {
+          this.#tlsFailures++
+          return
+        }
+        gate.onConnection(socket)
+      })
+      this.#server.on('tlsClientError', (_err: Error, socket: TLSSocket) => {
+        this.#tlsFailures++
+        socket.destroy()
+      })
+    }
     // Expect: 100-continue: the handler sends the 100 only once it will read the body.
     this.#server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
       expectContinue(res)
@@ -97,6 +126,28 @@ export class Listener {
   }
 
   get inflight (): number { return this.#inflight }
+  /** Whether clients talk TLS here, and with what (for /status; never key material). */
+  get tls (): object | null {
+    const c = this.#tls?.config
+    if (c === undefined) return null
+    return {
+      minVersion: c.minVersion,
+      certificates: c.certificates.map(x => ({ names: x.names, subject: x.subject, notAfter: x.notAfter, cert: x.files.cert })),
+      clientAuth: c.clientAuth === null ? null : { mode: c.clientAuth.mode, ca: c.clientAuth.file },
+      hsts: c.hsts,
+      handshakeFailures: this.#tlsFailures
+    }
+  }
+
+  /**
+   * A reload with new certificate files: the next handshakes use them,
+   * open connections keep theirs. Whether TLS is on and clientAuth.mode
+   * are bound at start (reload.ts refuses to change them).
+   */
+  updateTls (config: ListenerTlsConfig | null): void {
+    if (this.#tls === null || config === null || config.id === this.#tls.config.id) return
+    ;(this.#server as TlsServer).setSecureContext(this.#tls.update(config))
+  }
   /** Client connections: open now, closed to make room at the cap, refused at the cap. */
   get connections (): { open: number, evicted: number, refused: number } {
     return { open: this.#gate.open, evicted: this.#gate.evicted, refused: this.#gate.refused }
@@ -151,6 +202,15 @@ export class Listener {
       if (this.#inflight === 0) for (const resolve of this.#idle.splice(0)) resolve()
     }
   }
+}
+
+/** optional client certificates: none is fine, an invalid one is refused (Envoy does the same). */
+function rejectBadPeer (socket: TLSSocket, config: ListenerTlsConfig): boolean {
+  if (config.clientAuth?.mode !== 'optional' || socket.authorized) return false
+  const peer = socket.getPeerCertificate()
+  if (peer === null || Object.keys(peer).length === 0) return false
+  socket.destroy()
+  return true
 }
 
 function onClientError (err: NodeJS.ErrnoException, socket: Duplex, tally: ResponseTally): void {

@@ -5,7 +5,7 @@
  */
 import { size, type DurationFn } from './compile-kit.js'
 import type { ListenerDoc, RouteDoc } from './schema.js'
-import type { ListenerConfig } from './snapshot.js'
+import type { ListenerConfig, ListenerTlsConfig } from './snapshot.js'
 
 export const EDGE_DEFAULTS = Object.freeze({
   requestHeadersMs: 10_000,
@@ -19,7 +19,7 @@ export const EDGE_DEFAULTS = Object.freeze({
   maxBodyBytes: 10 * 1024 * 1024
 })
 
-export function compileListener (l: ListenerDoc, i: number, duration: DurationFn): ListenerConfig {
+export function compileListener (l: ListenerDoc, i: number, duration: DurationFn, tls: ListenerTlsConfig | null): ListenerConfig {
   const at = (...p: string[]): Array<string | number> => ['listeners', i, ...p]
   const t = l.timeouts
   const lim = l.limits
@@ -43,7 +43,8 @@ export function compileListener (l: ListenerDoc, i: number, duration: DurationFn
       maxHeaderCount: lim?.maxHeaderCount ?? EDGE_DEFAULTS.maxHeaderCount,
       maxHeaderBytes: size(lim?.maxHeaderSize, EDGE_DEFAULTS.maxHeaderBytes),
       minBodyRate: size(lim?.minBodyRate, EDGE_DEFAULTS.minBodyRate)
-    }
+    },
+    tls
   }
 }
 

@@ -19,6 +19,7 @@ import { compileListener, compileRouteLimits } from './compile-edge.js'
 import { compileStore } from './compile-store.js'
 import { bulkheadPools, poolIssues, tenantCapOf } from './compile-bulkhead.js'
 import { pct } from './compile-kit.js'
+import { compileListenerTls } from './compile-listener-tls.js'
 import { compileUpstreamTls, type ReadText, type TlsContext } from './compile-tls.js'
 import { DEFAULT_TIMEOUTS, type AccessLogConfig, type PolicySnapshot, type RouteConfig, type TenantMatch, type TenantCapConfig, type TimeoutsConfig, type UpstreamConfig } from './snapshot.js'
 
@@ -34,7 +35,7 @@ const refuseRead: ReadText = () => { throw Object.assign(new Error('no file read
 export function compilePolicy (doc: PolicyDoc, source: PolicySource, env: Env, read: ReadText = refuseRead): { ok: true, snapshot: PolicySnapshot } | { ok: false, issues: PolicyIssue[] } {
   const issues: PolicyIssue[] = []
   const duration = durationIn(source, issues)
-  const listeners = doc.listeners.map((l, i) => compileListener(l, i, duration))
+  const listeners = doc.listeners.map((l, i) => compileListener(l, i, duration, compileListenerTls(l.tls, ['listeners', i, 'tls'], { source, issues, read })))
   checkUnique(listeners.map(l => l.name), i => ['listeners', i, 'name'], 'listener name', source, issues)
   const ports = listeners.map(l => l.port)
   if (doc.admin !== undefined) ports.push(doc.admin.port)
@@ -94,7 +95,7 @@ export function compilePolicy (doc: PolicyDoc, source: PolicySource, env: Env, r
   const snapshot: PolicySnapshot = deepFreeze({
     version: doc.version ?? hash.slice(0, 12),
     hash,
-    filesHash: createHash('sha256').update(routes.flatMap(r => r.upstreams.map(u => u.tls?.id ?? '')).join(',')).digest('hex'),
+    filesHash: createHash('sha256').update([...listeners.map(l => l.tls?.id ?? ''), ...routes.flatMap(r => r.upstreams.map(u => u.tls?.id ?? ''))].join(',')).digest('hex'),
     file: source.file,
     listeners,
     admin,

@@ -15,7 +15,7 @@ import { BreakerSchema, FailoverSchema, ShiftSchema, OutlierSchema, HealthCheckS
 import { RetrySchema, IdempotencySchema, HedgeSchema } from './schema-delivery.js'
 import { WebSocketSchema } from './schema-upgrade.js'
 import { bulkheadsSchema } from './schema-bulkhead.js'
-import { UpstreamTlsSchema, upstreamTlsBlock } from './schema-tls.js'
+import { UpstreamTlsSchema, upstreamTlsBlock, ListenerTlsSchema } from './schema-tls.js'
 import { StoreSchema } from './schema-store.js'
 import { PathsSchema, ListenerTimeoutsSchema, ListenerLimitsSchema, RouteLimitsSchema } from './schema-edge.js'
 
@@ -30,7 +30,8 @@ export const ListenerSchema = strict({
   port: Port,
   paths: Type.Optional(PathsSchema),
   timeouts: Type.Optional(ListenerTimeoutsSchema),
-  limits: Type.Optional(ListenerLimitsSchema)
+  limits: Type.Optional(ListenerLimitsSchema),
+  tls: Type.Optional(ListenerTlsSchema)
 })
 
 export const AdminSchema = strict({
@@ -120,7 +121,7 @@ export const RouteSchema = strict({
 
 export const PolicySchema = strict({
   version: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Free-form label shown in /status next to the content hash. @default the first 12 hex digits of the file\'s sha256' })),
-  listeners: Type.Array(ListenerSchema, { minItems: 1, description: 'Where clients connect. Bound at start-up (a reload cannot change them). Ports must differ from each other and from the admin port (0 = any free port).' }),
+  listeners: Type.Array(ListenerSchema, { minItems: 1, description: 'Where clients connect. Bound at start-up: a reload cannot change them, except their TLS certificates, minVersion, client CA and HSTS. Ports must differ from each other and from the admin port (0 = any free port).' }),
   admin: Type.Optional(AdminSchema),
   defaults: Type.Optional(strict({
     timeouts: Type.Optional(timeouts('Timeouts every route inherits for the keys it does not set itself.')),

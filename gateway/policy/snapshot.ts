@@ -252,6 +252,29 @@ export interface ListenerConfig {
   readonly paths: PathsConfig
   readonly timeouts: ListenerTimeoutsConfig
   readonly limits: ListenerLimitsConfig
+  /** TLS termination (compile-tls.ts); null = plain HTTP. */
+  readonly tls: ListenerTlsConfig | null
+}
+
+export interface ListenerCertificate {
+  /** Lower-case SNI names it answers; `*.x` matches one label. */
+  readonly names: readonly string[]
+  readonly files: { readonly cert: string, readonly key: string }
+  readonly subject: string
+  readonly notAfter: string
+  /** cert and key text. */
+  readonly material: TlsMaterial
+}
+
+export interface ListenerTlsConfig {
+  /** The first one is the default (no SNI, or a name none has). */
+  readonly certificates: readonly ListenerCertificate[]
+  readonly minVersion: 'TLSv1.2' | 'TLSv1.3'
+  readonly clientAuth: { readonly mode: 'require' | 'optional', readonly file: string, readonly material: TlsMaterial } | null
+  /** The Strict-Transport-Security value; null = none. */
+  readonly hsts: string | null
+  /** Hash of the files' contents and settings: a reload with a new one installs new contexts. */
+  readonly id: string
 }
 
 export interface PathsConfig {
@@ -338,3 +361,19 @@ export const DEFAULT_TIMEOUTS: TimeoutsConfig = Object.freeze({
   totalMs: 0,
   attemptMs: 0
 })
+
+/** Every file a policy names besides itself (TLS certificates, keys, CAs): watched like the policy. */
+export function policyFiles (s: PolicySnapshot): string[] {
+  const out: string[] = []
+  for (const l of s.listeners) {
+    for (const c of l.tls?.certificates ?? []) out.push(c.files.cert, c.files.key)
+    if (l.tls?.clientAuth != null) out.push(l.tls.clientAuth.file)
+  }
+  for (const r of s.routes) {
+    for (const u of r.upstreams) {
+      const f = u.tls?.files
+      if (f !== undefined) for (const p of [f.ca, f.cert, f.key]) if (p !== null) out.push(p)
+    }
+  }
+  return [...new Set(out)]
+}

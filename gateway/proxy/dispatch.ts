@@ -11,6 +11,7 @@ import { ERRORS } from '../core/errors.js'
 import { isIdempotent } from '../delivery/retry-policy.js'
 import { effectiveTotalMs, parseClientDeadline } from '../delivery/client-deadline.js'
 import { retryAfterSeconds, type RuntimeRoute, type RuntimeUpstream } from './runtime.js'
+import { clientCertHeader, forwardedProto } from '../edge/client-tls.js'
 import { addForwardingHeaders, headerValue, type ScannedRequest } from './headers.js'
 import { stripPrefix } from './router.js'
 import { sendProblem } from '../edge/problem.js'
@@ -23,10 +24,9 @@ import type { BodyLimits } from '../edge/upload-guard.js'
 
 /** An admitted request: build what goes upstream and send it (streamed, or prepared when it must be kept). */
 export function dispatch (deps: HandlerDeps, req: IncomingMessage, res: ServerResponse, route: RuntimeRoute, scan: ScannedRequest, target: string, host: string, limits: BodyLimits): void {
-  const proto = 'http' // TLS listeners are not there yet
   const cfg = route.config
   const path = cfg.stripPrefix ? stripPrefix(target, cfg.pathPrefix) : target
-  const headers = addForwardingHeaders(scan, req.socket.remoteAddress ?? '', proto, host)
+  const headers = addForwardingHeaders(scan, req.socket.remoteAddress ?? '', forwardedProto(req.socket), host, clientCertHeader(req.socket))
   const totalMs = effectiveTotalMs(cfg.timeouts.totalMs, scan.xRequestTimeout === null && scan.grpcTimeout === null ? null : parseClientDeadline(scan.xRequestTimeout, scan.grpcTimeout))
   const method = req.method ?? 'GET'
   const spec: Mutable<RequestSpec> = { method, path, headers, body: null, hasBody: scan.hasBody, requestId: scan.requestId, clientHost: host, totalMs, captureBytes: 0, keyedAndDeduped: false, outliveClient: false, onComplete: null }

@@ -12,7 +12,7 @@ const HOP_BY_HOP = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer',
   'upgrade', 'proxy-authenticate', 'proxy-authorization', 'expect', 'http2-settings'
 ])
-const FORWARDING = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'forwarded'])
+const FORWARDING = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'forwarded', 'x-forwarded-client-cert'])
 /**
  * Other headers that upstreams and frameworks read as "the client's address"
  * (NGINX real_ip, Cloudflare, Akamai, Fastly, Rails, Express trust-proxy
@@ -133,8 +133,9 @@ function dropConnectionTokens (headers: string[], connection: string): string[] 
  * `scan.out` (Host is set per attempt). `host` must be a validated Host
  * (admit.ts): it is copied into Forwarded and X-Forwarded-Host.
  */
-export function addForwardingHeaders (scan: ScannedRequest, clientIp: string, proto: string, host: string): string[] {
+export function addForwardingHeaders (scan: ScannedRequest, clientIp: string, proto: string, host: string, clientCert: string | null = null): string[] {
   const out = scan.out
+  if (clientCert !== null) out.push('x-forwarded-client-cert', clientCert)
   out.push('x-forwarded-for', scan.xff === null ? clientIp : `${scan.xff}, ${clientIp}`)
   if (!scan.keptRealIp) out.push('x-real-ip', clientIp)
   out.push('x-forwarded-proto', proto)

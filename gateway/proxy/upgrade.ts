@@ -18,12 +18,12 @@ import type { HandlerDeps } from './deps.js'
 import type { UpgradeHandler } from '../edge/listener.js'
 import { retryAfterSeconds } from './runtime.js'
 import { admitRequest } from '../edge/admit.js'
+import { clientCertHeader, forwardedProto } from '../edge/client-tls.js'
 import { addForwardingHeaders, headerValue, scanRequestHeaders } from './headers.js'
 import { findRoute, pathOnly, stripPrefix } from './router.js'
 import { Handshake, answerAndClose } from './handshake.js'
 
 export function createUpgradeHandler (deps: HandlerDeps, listener: ListenerConfig): UpgradeHandler {
-  const proto = 'http'
   return function upgrade (req: IncomingMessage, socket: Duplex, head: Buffer): void {
     // node:http dropped its own listeners at the hand-over: a reset must not crash the process.
     socket.on('error', ignore)
@@ -68,7 +68,7 @@ export function createUpgradeHandler (deps: HandlerDeps, listener: ListenerConfi
         answerAndClose(socket, ERRORS.NO_HEALTHY_UPSTREAM, { requestId, route: cfg.name, retryAfterSeconds: retryAfterSeconds(route, deps.clock.now()) })
         return
       }
-      const headers = addForwardingHeaders(scan, req.socket.remoteAddress ?? '', proto, host)
+      const headers = addForwardingHeaders(scan, req.socket.remoteAddress ?? '', forwardedProto(req.socket), host, clientCertHeader(req.socket))
       const u = upstream.config
       headers.push('host', u.clientHost ? (host === '' ? 'localhost' : host) : u.hostHeader)
       const path = cfg.stripPrefix ? stripPrefix(target, cfg.pathPrefix) : target
