@@ -9,6 +9,7 @@
  *   npm run drills -- spike kill       # only these
  *   npm run drills -- --list           # names and what each expects
  *   DRILL_RATE=100 npm run drills      # load rate (default 200 req/s)
+ *   DRILL_TLS=1 npm run drills         # the upstreams serve HTTPS (same targets)
  *
  * Exit code: 0 every target met, 1 a target missed, 2 a setup error (or an
  * unknown drill name), 130 interrupted. The process exits by itself: every
@@ -18,6 +19,7 @@ import { fileURLToPath } from 'node:url'
 import { headerLines, listLines, resultLines, summaryLines, writeReport } from './lib/drills/report.js'
 import { DEFAULT_RUN, runDrill, type DrillResult, type RunConfig } from './lib/drills/run.js'
 import { DRILLS, findDrill, type Drill } from './lib/drills/scenarios.js'
+import { DRILL_TLS } from './lib/drills/setup.js'
 
 const out = (line: string): void => { process.stdout.write(line + '\n') }
 const fail = (line: string): void => { process.stderr.write(`drills: ${line}\n`) }
@@ -60,7 +62,7 @@ async function main (names: string[]): Promise<number> {
   process.on('SIGINT', onSigint)
 
   const startedAt = new Date()
-  out(`drills: ${selected.map(d => d.name).join(', ')} at ${rate} req/s, ${config.warmupMs / 1000} s warm-up each`)
+  out(`drills: ${selected.map(d => d.name).join(', ')} at ${rate} req/s, ${config.warmupMs / 1000} s warm-up each${DRILL_TLS ? ', upstreams over HTTPS (DRILL_TLS=1)' : ''}`)
   const results: DrillResult[] = []
   try {
     for (const drill of selected) {

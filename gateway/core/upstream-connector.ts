@@ -10,9 +10,11 @@ import type { Socket } from 'node:net'
 import { buildConnector } from 'undici'
 import type { UpstreamTlsConfig } from '../policy/snapshot.js'
 
-export function upstreamConnector (timeoutMs: number, tls: UpstreamTlsConfig | null, onSocket: ((socket: Socket) => void) | null = null): buildConnector.connector {
+export function upstreamConnector (timeoutMs: number, tls: UpstreamTlsConfig | null, onSocket: ((socket: Socket) => void) | null = null, h2 = false): buildConnector.connector {
   const base = buildConnector({
     timeout: timeoutMs,
+    // ALPN offers h2 (then http/1.1) only where the upstream says http2: true.
+    ...(h2 ? { allowH2: true } : {}),
     ...(tls === null ? {} : { ...tls.material.options(), minVersion: tls.minVersion, rejectUnauthorized: tls.verify })
   })
   // '' = no SNI (an IP address): undici then falls back to the URL host, which gives none for an IP either.

@@ -9,6 +9,7 @@ import type { IncomingMessage } from 'node:http'
 import { ERRORS, type ErrorSpec } from '../core/errors.js'
 import type { ListenerConfig } from '../policy/snapshot.js'
 import { normalizeTarget } from './path.js'
+import { isH2 } from './h2.js'
 
 export interface Admitted {
   /** Normalized path plus query: what routes match on and what is forwarded. */
@@ -38,7 +39,7 @@ let lastGoodHost = ''
  *   headers found them (proxy/headers.ts scanRequestHeaders).
  */
 export function admitRequest (req: IncomingMessage, cfg: ListenerConfig, scan: { readonly host: string, readonly hostCount: number }): Admitted | Rejected {
-  if (req.httpVersionMajor !== 1) {
+  if (req.httpVersionMajor !== 1 && !isH2(req)) {
     return { reject: ERRORS.HTTP_VERSION_NOT_SUPPORTED, detail: `HTTP/${req.httpVersionMajor}.${req.httpVersionMinor} is not served here; send HTTP/1.1` }
   }
   const raw = req.rawHeaders
@@ -67,7 +68,7 @@ export function admitRequest (req: IncomingMessage, cfg: ListenerConfig, scan: {
     if (target.charCodeAt(0) !== 47) target = '/' + target
   }
   if (host === null) {
-    if (req.httpVersionMinor >= 1) return { reject: ERRORS.HOST_INVALID, detail: 'an HTTP/1.1 request needs a Host header' }
+    if (req.httpVersionMinor >= 1 || req.httpVersionMajor === 2) return { reject: ERRORS.HOST_INVALID, detail: 'an HTTP/1.1 request needs a Host header' }
     host = ''
   }
   const normalized = normalizeTarget(target, cfg.paths)

@@ -7,14 +7,16 @@
  * connections as their responses end).
  */
 import { createServer, type Server, type IncomingMessage, type ServerResponse, type ServerOptions } from 'node:http'
-import { createServer as createTlsServer, type Server as TlsServer } from 'node:https'
-import type { TLSSocket } from 'node:tls'
+import type { Server as TlsServer } from 'node:tls'
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { randomUUID } from 'node:crypto'
 import type { Duplex } from 'node:stream'
 import type { Socket } from 'node:net'
 import { ERRORS } from '../core/errors.js'
 import type { ListenerConfig, ListenerTlsConfig } from '../policy/snapshot.js'
 import { TlsContexts } from './tls-contexts.js'
+import { buildFront, type Front } from './front.js'
+import { adaptH2Request } from './h2.js'
 import { endSocketWithProblem } from './problem.js'
 import { ConnectionGate } from './connections.js'
 import { expectContinue } from './continue.js'
@@ -30,7 +32,10 @@ export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer
 
 export class Listener {
   readonly config: ListenerConfig
-  readonly #server: Server | TlsServer
+  /** The HTTP/1.1 server; it binds the port itself unless there is a front. */
+  readonly #server: Server
+  /** TLS and/or h2c: the server that binds the port and hands connections on (front.ts). */
+  readonly #front: Front | null
   /** TLS listeners: the certificates by SNI (replaced on reload). */
   readonly #tls: TlsContexts | null
   /** Handshakes that failed (bad client certificate, no shared version, a port scan). */
@@ -54,8 +59,8 @@ export class Listener {
     const self = this
     const onResponseClose = function (this: ServerResponse): void { self.#responseClosed(this) }
     const tls = this.#tls = config.tls === null ? null : new TlsContexts(config.tls)
-    const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-      if (gate.isRefused(req.socket)) {
+    const onRequest = (req: IncomingMessage, res: ServerResponse, socket: Socket = req.socket): void => {
+      if (gate.isRefused(socket)) {
         res.destroy()
         return
       }
@@ -63,7 +68,7 @@ export class Listener {
       if (tls !== null && tls.config.hsts !== null) res.setHeader('strict-transport-security', tls.config.hsts)
       this.#inflight++
       tagResponse(res, performance.now(), this.unrouted)
-      gate.begin(req.socket, res)
+      gate.begin(socket, res)
       res.on('close', onResponseClose)
       // While draining, tell keep-alive clients to go (Node adds "Connection: close").
       if (this.#draining) res.shouldKeepAlive = false
@@ -81,26 +86,20 @@ export class Listener {
       // admit.ts answers a missing Host with a coded problem (node's own 400 has none).
       requireHostHeader: false
     }
-    this.#server = tls === null
-      ? createServer(options, onRequest)
-      // A handshake gets the time a request head gets (node's default is 120 s).
-      : createTlsServer({ ...options, ...tls.serverOptions(), handshakeTimeout: t.requestHeadersMs }, onRequest)
+    this.#server = createServer(options, (req, res) => { onRequest(req, res) })
     // One more than the limit, so that reaching it shows headers were dropped (admit.ts).
     this.#server.maxHeadersCount = config.limits.maxHeaderCount + 1
-    if (tls === null) {
+    if (tls === null && !config.http2) {
       this.#server.on('connection', gate.onConnection)
+      this.#front = null
     } else {
-      // Counted once the handshake is done: that is the socket requests arrive on.
-      this.#server.on('secureConnection', (socket: TLSSocket) => {
-        if (rejectBadPeer(socket, tls.config)) {
-          this.#tlsFailures++
-          return
-        }
-        gate.onConnection(socket)
-      })
-      this.#server.on('tlsClientError', (_err: Error, socket: TLSSocket) => {
-        this.#tlsFailures++
-        socket.destroy()
+      // TLS connections are counted once their handshake is done: that is the socket requests arrive on.
+      this.#front = buildFront(config, this.#server, tls, gate, {
+        onH2Request: (req: Http2ServerRequest, res: Http2ServerResponse, socket: Socket) => {
+          adaptH2Request(req, res)
+          onRequest(req as unknown as IncomingMessage, res as unknown as ServerResponse, socket)
+        },
+        onTlsFailure: () => { this.#tlsFailures++ }
       })
     }
     // Expect: 100-continue: the handler sends the 100 only once it will read the body.
@@ -146,7 +145,7 @@ export class Listener {
    */
   updateTls (config: ListenerTlsConfig | null): void {
     if (this.#tls === null || config === null || config.id === this.#tls.config.id) return
-    ;(this.#server as TlsServer).setSecureContext(this.#tls.update(config))
+    ;(this.#front?.server as TlsServer).setSecureContext(this.#tls.update(config))
   }
   /** Client connections: open now, closed to make room at the cap, refused at the cap. */
   get connections (): { open: number, evicted: number, refused: number } {
@@ -154,26 +153,34 @@ export class Listener {
   }
 
   async listen (): Promise<{ host: string, port: number }> {
+    const bound = this.#front?.server ?? this.#server
     await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject)
-      this.#server.listen(this.config.port, this.config.host, () => {
-        this.#server.off('error', reject)
+      bound.once('error', reject)
+      bound.listen(this.config.port, this.config.host, () => {
+        bound.off('error', reject)
         resolve()
       })
     })
+    // node:http starts its request-head timer sweep when it starts listening; behind a front it never does itself.
+    if (bound !== this.#server) this.#server.emit('listening')
     return this.address()
   }
 
   address (): { host: string, port: number } {
-    const a = this.#server.address()
+    const a = (this.#front?.server ?? this.#server).address()
     return typeof a === 'object' && a !== null ? { host: a.address, port: a.port } : { host: this.config.host, port: this.config.port }
   }
 
   /** Stop accepting; resolves when in-flight requests are done or `timeoutMs` passed (then their sockets are closed). */
   async drain (timeoutMs: number): Promise<{ forced: number }> {
     this.#draining = true
-    const closed = new Promise<void>(resolve => this.#server.close(() => resolve()))
+    const front = this.#front
+    // Behind a front the HTTP/1.1 server is not bound: closing it only stops its timer sweep.
+    const closed = new Promise<void>(resolve => (front?.server ?? this.#server).close(() => resolve()))
+    if (front !== null) this.#server.close(() => {})
     this.#server.closeIdleConnections()
+    // HTTP/2: GOAWAY; streams under way finish, no new ones start.
+    for (const s of front?.sessions ?? []) s.close()
     let forced = 0
     if (this.#inflight > 0) {
       const idle = new Promise<void>(resolve => this.#idle.push(resolve))
@@ -183,6 +190,7 @@ export class Listener {
       clearTimeout(timer)
     }
     this.#server.closeAllConnections()
+    for (const s of front?.sessions ?? []) s.destroy()
     for (const s of this.#tunnels) s.destroy()
     await closed
     return { forced }
@@ -202,15 +210,6 @@ export class Listener {
       if (this.#inflight === 0) for (const resolve of this.#idle.splice(0)) resolve()
     }
   }
-}
-
-/** optional client certificates: none is fine, an invalid one is refused (Envoy does the same). */
-function rejectBadPeer (socket: TLSSocket, config: ListenerTlsConfig): boolean {
-  if (config.clientAuth?.mode !== 'optional' || socket.authorized) return false
-  const peer = socket.getPeerCertificate()
-  if (peer === null || Object.keys(peer).length === 0) return false
-  socket.destroy()
-  return true
 }
 
 function onClientError (err: NodeJS.ErrnoException, socket: Duplex, tally: ResponseTally): void {

@@ -16,6 +16,7 @@ export const EDGE_DEFAULTS = Object.freeze({
   maxHeaderCount: 100,
   maxHeaderBytes: 32 * 1024,
   minBodyRate: 500,
+  maxConcurrentStreams: 100,
   maxBodyBytes: 10 * 1024 * 1024
 })
 
@@ -42,9 +43,11 @@ export function compileListener (l: ListenerDoc, i: number, duration: DurationFn
       maxConnections: lim?.maxConnections ?? EDGE_DEFAULTS.maxConnections,
       maxHeaderCount: lim?.maxHeaderCount ?? EDGE_DEFAULTS.maxHeaderCount,
       maxHeaderBytes: size(lim?.maxHeaderSize, EDGE_DEFAULTS.maxHeaderBytes),
-      minBodyRate: size(lim?.minBodyRate, EDGE_DEFAULTS.minBodyRate)
+      minBodyRate: size(lim?.minBodyRate, EDGE_DEFAULTS.minBodyRate),
+      maxConcurrentStreams: lim?.maxConcurrentStreams ?? EDGE_DEFAULTS.maxConcurrentStreams
     },
-    tls
+    tls,
+    http2: l.http2 ?? tls !== null
   }
 }
 

@@ -110,6 +110,15 @@ export function compilePolicy (doc: PolicyDoc, source: PolicySource, env: Env, r
   return { ok: true, snapshot }
 }
 
+/** HTTP/2 to an upstream is negotiated by ALPN, so https:// only (undici has no h2c). */
+function http2Of (on: boolean | undefined, url: URL, path: Path, source: PolicySource, issues: PolicyIssue[]): boolean {
+  if (on === true && url.protocol !== 'https:') {
+    issues.push(source.issue(path, 'http2 is offered through TLS (ALPN), so it applies to https:// upstreams only; this upstream is http://', true))
+    return false
+  }
+  return on ?? false
+}
+
 /** Parses a duration, reporting a non-positive one into `issues`. */
 function durationIn (source: PolicySource, issues: PolicyIssue[]) {
   return (text: string | undefined, path: Path, fallback: number): number => {
@@ -153,7 +162,8 @@ function compileRoute (r: RouteDoc, index: number, base: TimeoutsConfig, source:
       hostExplicit: u.host !== undefined,
       weight: u.weight ?? 1,
       priority: u.priority ?? (u.role === 'backup' ? 1 : 0),
-      tls: compileUpstreamTls(url, { doc: u.tls, path: ['routes', index, 'upstreams', j, 'tls'] }, { doc: r.upstreamTls, path: ['routes', index, 'upstreamTls'] }, { ...tls, source, issues })
+      tls: compileUpstreamTls(url, { doc: u.tls, path: ['routes', index, 'upstreams', j, 'tls'] }, { doc: r.upstreamTls, path: ['routes', index, 'upstreamTls'] }, { ...tls, source, issues }),
+      http2: http2Of(u.http2, url, ['routes', index, 'upstreams', j, 'http2'], source, issues)
     }
   })
   checkUnique(r.upstreams.map(u => u.name), j => ['routes', index, 'upstreams', j, 'name'], `route "${r.name}": upstream name`, source, issues)

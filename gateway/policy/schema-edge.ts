@@ -32,7 +32,8 @@ export const ListenerLimitsSchema = strict({
   maxConnections: Type.Optional(Count('Most client connections open at once. At the limit, a new connection first closes the oldest idle keep-alive connection; when none is idle it is answered 503 GW_ERR_TOO_MANY_CONNECTIONS with Retry-After and closed. @default 10000', 1, 1_000_000)),
   maxHeaderCount: Type.Optional(Count('Most request header fields (Envoy max_request_headers_count). More is answered 431, never forwarded truncated. @default 100', 1, 10_000)),
   maxHeaderSize: Type.Optional(Size('Most bytes of request line and headers together (Envoy max_request_headers_kb). More is answered 431.', '32kb')),
-  minBodyRate: Type.Optional(Size('Bytes per second that extend timeouts.requestBody by one second each (mod_reqtimeout MinRate).', '500b'))
+  minBodyRate: Type.Optional(Size('Bytes per second that extend timeouts.requestBody by one second each (mod_reqtimeout MinRate).', '500b')),
+  maxConcurrentStreams: Type.Optional(Count('HTTP/2: most requests at once on one client connection (SETTINGS_MAX_CONCURRENT_STREAMS; nginx 128, Go 250). @default 100', 1, 10_000))
 }, { description: 'Limits on client connections and request heads.' })
 
 export const RouteLimitsSchema = strict({

@@ -31,7 +31,10 @@ export const ListenerSchema = strict({
   paths: Type.Optional(PathsSchema),
   timeouts: Type.Optional(ListenerTimeoutsSchema),
   limits: Type.Optional(ListenerLimitsSchema),
-  tls: Type.Optional(ListenerTlsSchema)
+  tls: Type.Optional(ListenerTlsSchema),
+  http2: Type.Optional(Type.Boolean({
+    description: 'HTTP/2 to clients. On a TLS listener ALPN offers h2 and http/1.1, and each client picks. On a plain listener true accepts h2c (HTTP/2 with prior knowledge) beside HTTP/1.1 on the same port; an HTTP/1.1 Upgrade: h2c is not taken. Routing, self-healing, retries and idempotency are the same for both. Bound at start-up. @default true with tls, else false'
+  }))
 })
 
 export const AdminSchema = strict({
@@ -72,7 +75,8 @@ export const UpstreamSchema = strict({
   host: Type.Optional(Type.Union([Type.Literal('client'), Type.Literal('upstream')], {
     description: 'The Host header this upstream gets: client (the client\'s, for another instance of the same service) or upstream (the host of its URL, for a foreign API such as a third-party payment channel, which would otherwise serve the wrong virtual host or refuse). @default upstream for https:// upstreams; for http:// the route\'s preserveHost'
   })),
-  tls: Type.Optional(UpstreamTlsSchema)
+  tls: Type.Optional(UpstreamTlsSchema),
+  http2: Type.Optional(Type.Boolean({ description: 'Offer HTTP/2 to this https:// upstream (ALPN h2, then http/1.1): when it picks h2, requests share its connections as streams (undici allowH2, up to 100 at once per connection). https:// only. @default false' }))
 })
 
 export const MatchSchema = strict({

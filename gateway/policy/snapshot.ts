@@ -65,6 +65,8 @@ export interface UpstreamConfig {
   readonly priority: number
   /** https:// upstreams only (compile-tls.ts); null for http://. */
   readonly tls: UpstreamTlsConfig | null
+  /** Offer h2 by ALPN (https:// only). */
+  readonly http2: boolean
 }
 
 export interface UpstreamTlsConfig {
@@ -254,6 +256,8 @@ export interface ListenerConfig {
   readonly limits: ListenerLimitsConfig
   /** TLS termination (compile-tls.ts); null = plain HTTP. */
   readonly tls: ListenerTlsConfig | null
+  /** HTTP/2 beside HTTP/1.1: ALPN h2 with tls, h2c (prior knowledge) without. */
+  readonly http2: boolean
 }
 
 export interface ListenerCertificate {
@@ -295,6 +299,8 @@ export interface ListenerLimitsConfig {
   readonly maxHeaderBytes: number
   /** Bytes per second of body that buy one more second of requestBody time. */
   readonly minBodyRate: number
+  /** HTTP/2 streams at once per connection. */
+  readonly maxConcurrentStreams: number
 }
 
 export interface AdminConfig {

@@ -19,8 +19,8 @@ import type { UpstreamTlsConfig } from '../policy/snapshot.js'
 import { upstreamConnector } from '../core/upstream-connector.js'
 
 /** A connector (undici `connect` option, core/upstream-connector.ts) whose sockets drop interim responses. */
-export function interimDroppingConnector (timeoutMs: number, tls: UpstreamTlsConfig | null = null): buildConnector.connector {
-  return upstreamConnector(timeoutMs, tls, dropInterimResponses)
+export function interimDroppingConnector (timeoutMs: number, tls: UpstreamTlsConfig | null = null, h2 = false): buildConnector.connector {
+  return upstreamConnector(timeoutMs, tls, dropInterimResponses, h2)
 }
 
 /** Largest interim response head kept while waiting for its end (bigger ones go to undici as they are). */
@@ -29,6 +29,8 @@ const NEED_MORE = -1
 const FINAL = 0
 
 export function dropInterimResponses (socket: Socket): void {
+  // HTTP/2 frames, not HTTP/1.1 text: undici's h2 session handles 1xx itself.
+  if ((socket as Socket & { alpnProtocol?: string | false }).alpnProtocol === 'h2') return
   const read = socket.read
   const write = socket.write
   let atStart = false

@@ -12,13 +12,15 @@ import type { UpstreamTlsConfig } from '../policy/snapshot.js'
 export class PoolRegistry {
   readonly #pools = new Map<string, Pool>()
 
-  get (origin: string, connectTimeoutMs: number, tls: UpstreamTlsConfig | null): Pool {
-    const key = poolKey(origin, connectTimeoutMs, tls)
+  get (origin: string, connectTimeoutMs: number, tls: UpstreamTlsConfig | null, h2 = false): Pool {
+    const key = poolKey(origin, connectTimeoutMs, tls, h2)
     let pool = this.#pools.get(key)
     if (pool === undefined) {
       pool = new Pool(origin, {
         // Connect timeout as before; the sockets drop unsolicited 1xx (see interim.ts).
-        connect: interimDroppingConnector(connectTimeoutMs, tls),
+        connect: interimDroppingConnector(connectTimeoutMs, tls, h2),
+        // h2 when the upstream picks it by ALPN (http2: true); each connection then carries many streams.
+        ...(h2 ? { allowH2: true } : {}),
         // Keep-alive for a while but below the common 5 s server default, so
         // the upstream never closes a socket we are about to reuse.
         keepAliveTimeout: 4000,
@@ -49,4 +51,4 @@ export class PoolRegistry {
   }
 }
 
-export const poolKey = (origin: string, connectTimeoutMs: number, tls: UpstreamTlsConfig | null): string => `${origin}|${connectTimeoutMs}|${tls?.id ?? ''}`
+export const poolKey = (origin: string, connectTimeoutMs: number, tls: UpstreamTlsConfig | null, h2 = false): string => `${origin}|${connectTimeoutMs}|${tls?.id ?? ''}${h2 ? '|h2' : ''}`

@@ -12,6 +12,7 @@
  * shortened by a client deadline header) covers all attempts; idempotent
  * routes record the final outcome in the store (see idempotent.ts).
  */
+import { isH2 } from '../edge/h2.js'
 import type { ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
 import { ERRORS, type ErrorSpec } from '../core/errors.js'
@@ -144,7 +145,7 @@ export class ProxyRequest implements AttemptOwner, Deadline, ClientFaultSink {
     this.#headers = headers
     if (this.#clientGone) return true
     try {
-      if (statusText !== '') this.#res.writeHead(status, statusText, headers)
+      if (statusText !== '' && !isH2(this.#res)) this.#res.writeHead(status, statusText, headers)
       else this.#res.writeHead(status, headers)
     } catch {
       // A header Node refuses (bad characters): the upstream lied. Nothing

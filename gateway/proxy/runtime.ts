@@ -166,7 +166,7 @@ export function buildRuntime (snapshot: PolicySnapshot, deps: RuntimeDeps, gener
     stats.useSignal(route.shift === null ? null : route.shift.windowMs)
     const health = deps.health.get(route.name, u.name)
     deps.health.useBreaker(health, route.breaker)
-    return new RuntimeUpstream(u, deps.pools.get(u.origin, route.timeouts.connectMs, u.tls), stats, health)
+    return new RuntimeUpstream(u, deps.pools.get(u.origin, route.timeouts.connectMs, u.tls, u.http2), stats, health)
   }), deps.delivery.get(route.name, route.retry, route.idempotency), deps.views.get(route.name), deps.admission.get(route.name, route.admission), deps.rateLimits.get(route.name, route.rateLimits), deps.admission.tenantCap(route.name, route.tenantCap)))
   deps.overload.configure(snapshot.overload)
   return Object.freeze({ snapshot, routes, generation, loadedAt, overload: snapshot.overload === null ? null : deps.overload })
@@ -178,7 +178,7 @@ export function runtimeKeys (rt: Runtime): { pools: Set<string>, stats: Set<stri
   const stats = new Set<string>()
   for (const r of rt.routes) {
     for (const u of r.upstreams) {
-      pools.add(poolKey(u.config.origin, r.config.timeouts.connectMs, u.config.tls))
+      pools.add(poolKey(u.config.origin, r.config.timeouts.connectMs, u.config.tls, u.config.http2))
       stats.add(u.config.key)
     }
   }

@@ -16,6 +16,7 @@
  * - `/_fault`: control API (GET/POST/PUT/DELETE); never counted or faulted.
  * Everything else gets the JSON echo.
  */
+import { createServer as createHttpsServer } from 'node:https'
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createHash } from 'node:crypto'
 import type { Socket } from 'node:net'
@@ -118,6 +119,8 @@ export interface FaultUpstreamOptions {
   random?: () => number
   /** How many entries `received` keeps (default 10000); `count` is not capped. */
   maxReceived?: number
+  /** Serve HTTPS with this certificate and key (PEM text); the url is then https://. */
+  tls?: { cert: string, key: string }
 }
 
 /** The gateway's latency probes (gateway/control/latency-probes.ts) say so in their user-agent. */
@@ -201,10 +204,7 @@ export async function startFaultUpstream (opts: FaultUpstreamOptions = {}): Prom
     if (received.length > maxReceived) received.splice(0, received.length - maxReceived)
   }
 
-  const server: Server = createServer({
-    // A test tool: slow 1 GB uploads must not be cut by Node's 300 s default.
-    requestTimeout: 0
-  }, (req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '/').split('?', 1)[0] ?? '/'
     res.setHeader('x-upstream-name', name)
     if (path === '/_fault') {
@@ -212,7 +212,11 @@ export async function startFaultUpstream (opts: FaultUpstreamOptions = {}): Prom
       return
     }
     void handleRequest(req, res, path)
-  })
+  }
+  // A test tool: slow 1 GB uploads must not be cut by Node's 300 s default.
+  const server: Server = opts.tls === undefined
+    ? createServer({ requestTimeout: 0 }, onRequest)
+    : createHttpsServer({ requestTimeout: 0, cert: opts.tls.cert, key: opts.tls.key }, onRequest) as unknown as Server
 
   server.on('connection', socket => {
     sockets.add(socket)
@@ -426,7 +430,7 @@ export async function startFaultUpstream (opts: FaultUpstreamOptions = {}): Prom
 
   await listen(opts.port ?? 0)
   const port = (server.address() as AddressInfo).port
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+  const url = `${opts.tls === undefined ? 'http' : 'https'}://${host.includes(':') ? `[${host}]` : host}:${port}`
 
   const switchDown = async (next: boolean): Promise<void> => {
     if (closing !== undefined || next === down) return

@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { Gateway } from '../../../gateway/app/gateway.js'
 import { PolicyError, formatIssue } from '../../../gateway/policy/issues.js'
+import { selfSignedLocalhost } from '../self-signed.js'
 import { startFaultUpstream, type FaultUpstream } from '../fault-upstream.js'
 import { BACKUP, PRIMARY } from './scenarios.js'
 
@@ -32,11 +33,12 @@ export class SetupError extends Error {
 export type DrillRetry = 'connect-failure' | 'defaults'
 
 /** The drill policy for the two upstream URLs (port 0 everywhere: addresses come from gw.addresses()). */
-export function drillPolicy (primaryUrl: string, backupUrl: string, healthCheck: boolean, retry: DrillRetry = 'connect-failure'): string {
+export function drillPolicy (primaryUrl: string, backupUrl: string, healthCheck: boolean, retry: DrillRetry = 'connect-failure', caFile: string | null = null): string {
   return `version: drill
 listeners: [{ name: public, host: 127.0.0.1, port: 0 }]
 admin: { host: 127.0.0.1, port: 0 }
-routes:
+${caFile === null ? '' : `defaults: { upstreamTls: { ca: ${JSON.stringify(caFile)} } }
+`}routes:
   - name: payments
     match: { pathPrefix: /pay/ }
     upstreams:
@@ -71,13 +73,15 @@ export async function startDrillSetup (opts: { healthCheck: boolean, retry?: Dri
       await Promise.all(started.map(async u => await u.close()))
     }
   }
+  const dir = await mkdtemp(join(tmpdir(), 'drill-'))
   try {
+    const tls = DRILL_TLS ? selfSignedLocalhost(dir, 'upstream') : null
     for (const name of [PRIMARY, BACKUP]) {
-      started.push(await startFaultUpstream({ name, baseline: { latencyMs: BASE_LATENCY_MS }, maxReceived: opts.maxReceived }))
+      started.push(await startFaultUpstream({ name, baseline: { latencyMs: BASE_LATENCY_MS }, maxReceived: opts.maxReceived, ...(tls === null ? {} : { tls }) }))
     }
     const [primary, backup] = started as [FaultUpstream, FaultUpstream]
-    const policy = drillPolicy(primary.url, backup.url, opts.healthCheck, opts.retry)
-    gw = await startGateway(policy)
+    const policy = drillPolicy(primary.url, backup.url, opts.healthCheck, opts.retry, tls?.certFile ?? null)
+    gw = await startGateway(policy, dir)
     const listener = gw.addresses().listeners[0]
     if (listener === undefined) throw new SetupError('the gateway opened no listener')
     const url = `http://127.0.0.1:${listener.port}`
@@ -87,12 +91,17 @@ export async function startDrillSetup (opts: { healthCheck: boolean, retry?: Dri
   } catch (err) {
     await closeAll().catch(() => {})
     throw err instanceof SetupError ? err : new SetupError(`setup failed: ${(err as Error).message}`, { cause: err })
+  } finally {
+    // watch: false never reads the policy or its files again.
+    await rm(dir, { recursive: true, force: true })
   }
 }
 
-/** Writes the policy to a temp file, starts the gateway on it (no watching), removes the file. */
-async function startGateway (policy: string): Promise<Gateway> {
-  const dir = await mkdtemp(join(tmpdir(), 'drill-'))
+/** DRILL_TLS=1: the upstreams serve HTTPS (the gateway trusts their certificate through defaults.upstreamTls). */
+export const DRILL_TLS = process.env.DRILL_TLS === '1'
+
+/** Writes the policy to a file in `dir` and starts the gateway on it (no watching). */
+async function startGateway (policy: string, dir: string): Promise<Gateway> {
   const file = join(dir, 'drill.yaml')
   try {
     await writeFile(file, policy)
@@ -100,9 +109,6 @@ async function startGateway (policy: string): Promise<Gateway> {
   } catch (err) {
     if (!(err instanceof PolicyError)) throw err
     throw new SetupError(`the drill policy is rejected:\n${err.issues.map(i => '  ' + formatIssue(i)).join('\n')}`, { cause: err })
-  } finally {
-    // watch: false never reads the file again.
-    await rm(dir, { recursive: true, force: true })
   }
 }
 
