@@ -216,3 +216,73 @@ t.test('HTTP/2 upstreams (http2: true): h2 by ALPN when the upstream speaks it, 
   t.equal(bad.ok, false)
   t.match(bad.ok ? '' : bad.issues.map(i => i.message).join(), /https:\/\/ upstreams only/, 'http2 on an http:// upstream is a policy error')
 })
+
+t.test('HTTP/2 meanings: a cut response is a reset, odd upstream headers pass, a refused body keeps the session, a client reset is never forwarded', async t => {
+  const { createServer: createNetServer } = await import('node:net')
+  // A raw HTTP/1.1 upstream: /dup repeats single-value headers and sends connection-specific ones; /cut dies mid-body.
+  const raw = createNetServer(socket => {
+    socket.once('data', (c: Buffer) => {
+      const line = c.toString('latin1').split('\r\n')[0] ?? ''
+      if (line.includes('/dup')) {
+        socket.end('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-type: text/html\r\nkeep-alive: timeout=5\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok')
+      } else {
+        socket.write('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n')
+        setTimeout(() => socket.destroy(), 50)
+      }
+    })
+    socket.on('error', () => {})
+  })
+  await new Promise<void>(resolve => raw.listen(0, '127.0.0.1', resolve))
+  t.teardown(async () => { await new Promise(resolve => raw.close(resolve)) })
+  const rawUrl = `http://127.0.0.1:${(raw.address() as { port: number }).port}`
+  const pay = await upstream(t, { name: 'pay' })
+  const { port } = await gatewayWith(t, '    http2: true\n',
+    route('odd', '/odd/', [{ name: 'raw', url: rawUrl }]) +
+    route('pay', '/pay/', [{ name: 'pay', url: pay.url }], '    idempotency: {}\n    limits: { maxBodySize: 1kb }\n') +
+    route('stream', '/stream/', [{ name: 'pay', url: pay.url }]))
+  const session = connect(`http://127.0.0.1:${port}`)
+  t.teardown(() => session.destroy())
+
+  const dup = await h2get(session, { ':method': 'GET', ':path': '/odd/dup' })
+  t.equal(dup.status, 200, 'repeated single-value and connection-specific headers do not turn into a 502')
+  t.equal(dup.headers['content-type'], 'text/plain', 'the first content-type is kept')
+  t.equal(dup.body, 'ok')
+
+  const cut = await h2get(session, { ':method': 'GET', ':path': '/odd/cut' }).then(() => 'complete', (err: NodeJS.ErrnoException) => err.code ?? 'error')
+  t.equal(cut, 'ERR_HTTP2_STREAM_ERROR', 'an upstream that dies mid-body: the client\'s stream is reset, not ended cleanly')
+
+  // An unsized body over the route's maxBodySize: 413, and the session goes on.
+  const big = await h2get(session, { ':method': 'POST', ':path': '/pay/charge', 'idempotency-key': 'too-big' }, Buffer.alloc(64 * 1024, 1))
+  t.equal(big.status, 413)
+  const after = await h2get(session, { ':method': 'GET', ':path': '/pay/status' })
+  t.equal(after.status, 200, 'the same HTTP/2 connection serves the next request')
+
+  // A client that resets its stream mid-upload on a keyed route: nothing reaches the upstream.
+  const before = pay.count
+  await new Promise<void>(resolve => {
+    const s = session.request({ ':method': 'POST', ':path': '/pay/charge', 'idempotency-key': 'cut-upload' })
+    s.on('error', () => {})
+    s.write(Buffer.alloc(300, 2))
+    setTimeout(() => { s.destroy(); resolve() }, 100) // RST_STREAM without END_STREAM (close() would end the body first)
+  })
+  await new Promise(resolve => setTimeout(resolve, 300))
+  t.equal(pay.count, before, 'a truncated keyed body is never forwarded')
+  // The same on a streamed route (no key, no retries): the upstream never gets a complete request.
+  const streamedBefore = pay.received.length
+  await new Promise<void>(resolve => {
+    const s = session.request({ ':method': 'POST', ':path': '/stream/up' })
+    s.on('error', () => {})
+    s.write(Buffer.alloc(300, 3))
+    setTimeout(() => { s.destroy(); resolve() }, 100) // RST_STREAM without END_STREAM (close() would end the body first)
+  })
+  await new Promise(resolve => setTimeout(resolve, 300))
+  t.equal(pay.received.length, streamedBefore, 'a streamed body the client reset is never completed upstream')
+
+  const tunnel = await new Promise<{ status: number, headers: Record<string, unknown> }>((resolve, reject) => {
+    const s = session.request({ ':method': 'CONNECT', ':authority': 'elsewhere.test:443' })
+    s.on('response', h => { resolve({ status: Number(h[':status']), headers: h }); s.destroy() })
+    s.on('error', reject)
+  })
+  t.equal(tunnel.status, 501, 'CONNECT over HTTP/2 is a coded 501')
+  t.equal(tunnel.headers['x-gateway-error'], 'GW_ERR_METHOD_NOT_SUPPORTED')
+})

@@ -13,6 +13,7 @@
  * objects, cost about as much per line as the rest of the access log put
  * together on the bench (docs/access-log.md has the figures).
  */
+import { remoteAddressOf } from './h2.js'
 import type { ServerResponse } from 'node:http'
 import { destination } from 'pino'
 import type { AccessLogConfig } from '../policy/snapshot.js'
@@ -86,7 +87,7 @@ export class AccessLog {
       hedged,
       replayed: (f.flags & REPLAYED) !== 0,
       error: f.code,
-      client: req.socket.remoteAddress ?? null,
+      client: remoteAddressOf(req) ?? null,
       msg: 'request'
     }) + '\n')
   }

@@ -42,6 +42,8 @@ export function admitRequest (req: IncomingMessage, cfg: ListenerConfig, scan: {
   if (req.httpVersionMajor !== 1 && !isH2(req)) {
     return { reject: ERRORS.HTTP_VERSION_NOT_SUPPORTED, detail: `HTTP/${req.httpVersionMajor}.${req.httpVersionMinor} is not served here; send HTTP/1.1` }
   }
+  // Over HTTP/1.1 CONNECT never gets here (node:http hands it over as a socket, proxy/upgrade.ts).
+  if (req.method === 'CONNECT') return { reject: ERRORS.METHOD_NOT_SUPPORTED, detail: 'CONNECT tunnels are not supported: the gateway is a reverse proxy' }
   const raw = req.rawHeaders
   // node:http keeps at most maxHeadersCount (set to the limit + 1 by the
   // listener): reaching it means some were dropped, so nothing is forwarded.

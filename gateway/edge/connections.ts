@@ -43,14 +43,18 @@ export class ConnectionGate {
   get evicted (): number { return this.#evicted }
   get refused (): number { return this.#refused }
 
-  /** A new connection: admitted (tracked until it closes), or answered 503 and closed. */
-  readonly onConnection = (socket: Socket): void => {
+  /** A new connection: admitted (tracked until it closes), or answered 503 and closed (HTTP/2, `answer` false: closed). */
+  readonly onConnection = (socket: Socket, answer = true): void => {
     if (this.#open >= this.#max && !this.#evictOne()) {
       this.#refused++
       // node:http has already attached its parser: a request that arrives
       // before the close must not be served (see isRefused).
       ;(socket as Tracked)[REFUSED] = true
       socket.on('error', () => {})
+      if (!answer) {
+        socket.destroy()
+        return
+      }
       endSocketWithProblem(socket, ERRORS.TOO_MANY_CONNECTIONS, { requestId: randomUUID(), detail: 'the listener is at its connection limit', retryAfterSeconds: 1 })
       return
     }

@@ -58,9 +58,12 @@ export function buildFront (config: ListenerConfig, h1: Server, tls: TlsContexts
     }
     h2.on('request', onStream)
     h2.on('checkContinue', onStream)
+    // CONNECT over HTTP/2 (RFC 9113 §8.5) goes through the edge like any request, which refuses it (admit.ts).
+    h2.on('connect', onStream)
   }
   const hand = (socket: Socket, useH2: boolean): void => {
-    gate.onConnection(socket)
+    // At the cap an HTTP/2 client is closed: an HTTP/1.1 503 would be garbage to it.
+    gate.onConnection(socket, !useH2)
     if (gate.isRefused(socket)) return
     if (useH2 && h2 !== null) {
       handing = socket

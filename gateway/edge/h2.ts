@@ -14,12 +14,36 @@
  * HTTP/1.1 (Envoy's codec "AUTO").
  */
 import type { Socket } from 'node:net'
-import type { Http2ServerRequest } from 'node:http2'
+import { constants, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2'
 
 const H2 = Symbol('gateway.h2')
+const REMOTE = Symbol('gateway.remoteAddress')
 
-/** Prepares an HTTP/2 request (and marks its response) for the HTTP/1.1 handler (see above). */
-export function adaptH2Request (req: Http2ServerRequest, res: object): void {
+/** Response header names HTTP/2 forbids (RFC 9113 §8.2.2): node throws on them. */
+const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'http2-settings'])
+/** Names node's HTTP/2 takes once only (it throws on a second value); the first one is kept, as most HTTP/1.1 clients do. */
+const SINGLE_VALUE = new Set(['access-control-allow-credentials', 'access-control-max-age', 'access-control-request-method', 'age', 'authorization',
+  'content-encoding', 'content-language', 'content-length', 'content-location', 'content-md5', 'content-range', 'content-type', 'date', 'dnt', 'etag',
+  'expires', 'from', 'host', 'if-match', 'if-modified-since', 'if-none-match', 'if-range', 'if-unmodified-since', 'last-modified', 'location',
+  'max-forwards', 'proxy-authorization', 'range', 'referer', 'retry-after', 'tk', 'upgrade-insecure-requests', 'user-agent', 'x-content-type-options'])
+
+/**
+ * Prepares an HTTP/2 request and its response for the HTTP/1.1 handler
+ * (see above). On the response, what HTTP/1.1 code relies on is given its
+ * HTTP/2 meaning:
+ * - `shouldKeepAlive = false` ("close after this answer", e.g. a refused
+ *   body): once the response is flushed the stream is closed with
+ *   NO_ERROR (RFC 9113 §8.1) and the rest of the body discarded;
+ * - `destroy()` (a response cut mid-body) resets the stream with
+ *   INTERNAL_ERROR, so the client sees it cut (node's default, NO_ERROR,
+ *   would let an unsized body look complete);
+ * - `destroyed` says whether the stream is gone;
+ * - `writeHead` drops connection-specific fields and keeps the first of
+ *   repeated single-value ones, which node's HTTP/2 would throw on;
+ * and the client's address is kept (the compat socket stops giving it
+ * once the stream has closed, when the access log is written).
+ */
+export function adaptH2Request (req: Http2ServerRequest, res: Http2ServerResponse, socket: Socket): void {
   const raw = req.rawHeaders
   const out: string[] = []
   let authority: string | null = null
@@ -40,8 +64,65 @@ export function adaptH2Request (req: Http2ServerRequest, res: object): void {
   // chunked is in HTTP/1.1 (hop-by-hop, so it is never forwarded as such).
   if (!sized && !req.stream.endAfterHeaders) out.push('transfer-encoding', 'chunked')
   Object.defineProperty(req, 'rawHeaders', { value: out, configurable: true })
-  ;(req as unknown as { [H2]: true })[H2] = true
-  ;(res as { [H2]?: true })[H2] = true
+  ;(req as unknown as { [H2]: true, [REMOTE]: string | undefined })[H2] = true
+  ;(req as unknown as { [REMOTE]: string | undefined })[REMOTE] = socket.remoteAddress
+  ;(res as unknown as { [H2]?: true })[H2] = true
+  const stream = res.stream
+  let closeAfter = false
+  const close = (): void => {
+    req.resume()
+    if (!stream.closed) stream.close(constants.NGHTTP2_NO_ERROR)
+  }
+  const writeHead = res.writeHead
+  Object.defineProperties(res, {
+    destroyed: { configurable: true, get: () => stream.destroyed || stream.closed },
+    shouldKeepAlive: {
+      configurable: true,
+      get: () => !closeAfter,
+      set: (keep: boolean) => {
+        if (keep || closeAfter) return
+        closeAfter = true
+        if (stream.writableFinished) close()
+        else stream.once('finish', close)
+      }
+    },
+    destroy: {
+      configurable: true,
+      value: () => {
+        if (!stream.closed) stream.close(constants.NGHTTP2_INTERNAL_ERROR)
+        return res
+      }
+    },
+    writeHead: {
+      configurable: true,
+      value: (status: number, a?: unknown, b?: unknown) => {
+        const headers = (typeof a === 'string' ? b : a) ?? undefined
+        const fixed = Array.isArray(headers) ? h2Headers(headers as string[]) : headers
+        return (writeHead as (s: number, h?: unknown) => Http2ServerResponse).call(res, status, fixed)
+      }
+    }
+  })
+}
+
+/** A flat [name, value, …] list HTTP/2 can send (see adaptH2Request). */
+function h2Headers (flat: readonly string[]): string[] {
+  const out: string[] = []
+  const seen = new Set<string>()
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = String(flat[i]).toLowerCase()
+    if (CONNECTION_SPECIFIC.has(name)) continue
+    if (SINGLE_VALUE.has(name)) {
+      if (seen.has(name)) continue
+      seen.add(name)
+    }
+    out.push(name, flat[i + 1] as string)
+  }
+  return out
+}
+
+/** The client's address, for HTTP/2 too once the stream is gone. */
+export function remoteAddressOf (req: { socket: { remoteAddress?: string } }): string | undefined {
+  return (req as { [REMOTE]?: string })[REMOTE] ?? req.socket.remoteAddress
 }
 
 /** Whether a request or response is HTTP/2 (HTTP/2 has no reason phrase, RFC 9113 §8.3.2). */

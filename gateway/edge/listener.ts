@@ -96,7 +96,7 @@ export class Listener {
       // TLS connections are counted once their handshake is done: that is the socket requests arrive on.
       this.#front = buildFront(config, this.#server, tls, gate, {
         onH2Request: (req: Http2ServerRequest, res: Http2ServerResponse, socket: Socket) => {
-          adaptH2Request(req, res)
+          adaptH2Request(req, res, socket)
           onRequest(req as unknown as IncomingMessage, res as unknown as ServerResponse, socket)
         },
         onTlsFailure: () => { this.#tlsFailures++ }
