@@ -270,7 +270,7 @@ export class Gateway {
   }
 
   status (): object {
-    const listeners = this.#listeners.map(l => ({ name: l.config.name, inflight: l.inflight, connections: l.connections, tls: l.tls }))
+    const listeners = this.#listeners.map(l => ({ name: l.config.name, inflight: l.inflight, connections: l.connections, tls: l.tls, http2: l.config.http2 }))
     const now = this.#clock.now()
     const fleet = this.#shared.fleet
     const shift = (name: string): object | null => {
