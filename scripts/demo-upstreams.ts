@@ -1,6 +1,6 @@
 /**
  * The local services the README quick start routes to: a primary and a backup
- * for payments and for products, each a fault upstream whose behaviour can be
+ * for payments and for products, and an SMS provider, each a fault upstream whose behaviour can be
  * changed over HTTP: `GET <url>/_fault` shows the fault in effect, `POST`
  * replaces it (over the baseline latency, not merged with the previous
  * fault), `DELETE` heals. The keys and what they do: README, "The demo
@@ -13,17 +13,18 @@ import { pathToFileURL } from 'node:url'
 import { startFaultUpstream, type FaultUpstream } from './lib/fault-upstream.js'
 
 /** Names of the demo upstreams. */
-export type DemoName = 'pay-primary' | 'pay-backup' | 'product-primary' | 'product-backup'
+export type DemoName = 'pay-primary' | 'pay-backup' | 'product-primary' | 'product-backup' | 'sms-provider'
 
 /** Names in start/print order. */
-export const DEMO_NAMES: readonly DemoName[] = ['pay-primary', 'pay-backup', 'product-primary', 'product-backup']
+export const DEMO_NAMES: readonly DemoName[] = ['pay-primary', 'pay-backup', 'product-primary', 'product-backup', 'sms-provider']
 
 /** Fixed ports the README and policies/*.yaml refer to. */
 export const DEMO_PORTS: Readonly<Record<DemoName, number>> = {
   'pay-primary': 9101,
   'pay-backup': 9102,
   'product-primary': 9201,
-  'product-backup': 9202
+  'product-backup': 9202,
+  'sms-provider': 9301
 }
 
 /**
@@ -34,7 +35,8 @@ export const DEMO_BASE_LATENCY_MS: Readonly<Record<DemoName, number>> = {
   'pay-primary': 20,
   'pay-backup': 30,
   'product-primary': 5,
-  'product-backup': 5
+  'product-backup': 5,
+  'sms-provider': 10
 }
 
 /** Options of {@link startDemoUpstreams}. */
@@ -58,7 +60,7 @@ export interface DemoUpstreams {
 }
 
 /**
- * Starts the four demo upstreams. If one cannot start (e.g. port in use) the
+ * Starts the demo upstreams. If one cannot start (e.g. port in use) the
  * others are closed again before the error is thrown, so nothing leaks.
  */
 export async function startDemoUpstreams (opts: DemoUpstreamsOptions = {}): Promise<DemoUpstreams> {

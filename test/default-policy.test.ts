@@ -155,3 +155,24 @@ t.test('walkthrough', { jobs: 2 }, async t => {
     await traffic.stop()
   })
 })
+
+t.test('README: the SMS sent twice within the window reaches the provider once; another template goes through', async t => {
+  const { gw, url, demo } = await start(t)
+  const sms = demo.upstreams['sms-provider']
+  const send = async (body: object): Promise<{ status: number, replayed: boolean, upstream: string }> => {
+    const res = await request(`${url}/sms/send`, { method: 'POST', body: JSON.stringify(body) })
+    await res.body.text()
+    return { status: res.statusCode, replayed: res.headers['idempotency-replayed'] === 'true', upstream: String(res.headers['x-gateway-upstream']) }
+  }
+  const firstSend = await send({ phone: '+49 170 1234567', template: 'otp', text: 'Your code is 123456' })
+  t.same(firstSend, { status: 200, replayed: false, upstream: 'sms-provider' })
+  const again = await send({ phone: '49-170-1234567', template: 'OTP', text: 'Your code is 123456 (retry)' })
+  t.same([again.status, again.replayed], [200, true], 'the same phone and template, written differently: replayed')
+  const other = await send({ phone: '+49 170 1234567', template: 'welcome' })
+  t.equal(other.replayed, false, 'another template is another message')
+  const noPhone = await send({ template: 'otp' })
+  t.equal(noPhone.status, 200, 'no phone: forwarded as it is (keyMissing: forward)')
+  t.equal(sms.count, 3, 'the provider got three sends of four')
+  const d = (gw.status() as any).routes.find((r: { name: string }) => r.name === 'notifications').delivery
+  t.same([d.replays, d.keyMissing], [1, 1])
+})

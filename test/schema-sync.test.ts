@@ -107,6 +107,8 @@ t.test('the schema rejects unknown keys at every object level', async t => {
     'routes[].healthCheck',
     'routes[].hedge',
     'routes[].idempotency',
+    // keyFrom parts: the object form (the words method and path are not objects)
+    'routes[].idempotency.keyFrom[]',
     'routes[].limits',
     'routes[].match',
     'routes[].outlier',

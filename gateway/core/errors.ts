@@ -62,6 +62,8 @@ export const ERRORS = Object.freeze({
     'The listener is at limits.maxConnections with no idle connection to close. Retry after the Retry-After delay, reuse keep-alive connections, or raise the limit.'),
   IDEMPOTENCY_KEY_INVALID: spec('GW_ERR_IDEMPOTENCY_KEY_INVALID', 400, 'Invalid idempotency key',
     'Send a key of 1 to 255 visible ASCII characters (a UUID is a good choice).'),
+  IDEMPOTENCY_KEY_PARTS_MISSING: spec('GW_ERR_IDEMPOTENCY_KEY_PARTS_MISSING', 400, 'The dedupe key cannot be derived from this request',
+    'The route derives its dedupe key from parts of the request (idempotency.keyFrom) and refuses requests without them (keyMissing: reject). The detail names the part that is absent or empty, or says the body is not JSON; send it, or ask for keyMissing: forward.'),
   IDEMPOTENCY_MISMATCH: spec('GW_ERR_IDEMPOTENCY_MISMATCH', 422, 'Idempotency key reused for a different request',
     'The key was first used with another method, path or body. Use a new key for a new request.'),
   IDEMPOTENCY_IN_FLIGHT: spec('GW_ERR_IDEMPOTENCY_IN_FLIGHT', 409, 'A request with this idempotency key is still in progress',

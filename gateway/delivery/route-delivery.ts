@@ -27,9 +27,11 @@ export interface DeliveryCounters {
   /** Keyed requests refused (503, not forwarded) because the shared store was unavailable. */
   storeUnavailable: number
   tooLarge: number
+  /** idempotency.keyFrom: requests whose key could not be derived (forwarded undeduped, or refused with keyMissing: reject). */
+  keyMissing: number
 }
 
-const zero = (): DeliveryCounters => ({ requests: 0, retries: 0, budgetDenied: 0, unsafeNotRetried: 0, hedges: 0, hedgeWins: 0, neverSent: 0, maybeProcessed: 0, replays: 0, waited: 0, conflicts: 0, mismatches: 0, storeUnavailable: 0, tooLarge: 0 })
+const zero = (): DeliveryCounters => ({ requests: 0, retries: 0, budgetDenied: 0, unsafeNotRetried: 0, hedges: 0, hedgeWins: 0, neverSent: 0, maybeProcessed: 0, replays: 0, waited: 0, conflicts: 0, mismatches: 0, storeUnavailable: 0, tooLarge: 0, keyMissing: 0 })
 
 /** WebSocket tunnels of the route (proxy/upgrade.ts), shown in /status. */
 export interface UpgradeCounters {

@@ -8,7 +8,7 @@ import { pct, size, type DurationFn } from './compile-kit.js'
 import type { RouteDoc } from './schema.js'
 import type { PolicySource } from './source.js'
 import type { PolicyIssue } from './issues.js'
-import type { HedgeConfig, IdempotencyConfig, RetryConfig } from './snapshot.js'
+import type { DerivedKeyConfig, HedgeConfig, IdempotencyConfig, KeyPart, RetryConfig } from './snapshot.js'
 
 const DEFAULT_ON = ['connect-failure', 'reset', '502', '503', '504']
 
@@ -43,7 +43,21 @@ export function compileDelivery (r: RouteDoc, index: number, source: PolicySourc
       generate: x.generate ?? false,
       upstreamDedupes: x.upstreamDedupes ?? false,
       maxKeys: x.maxKeys ?? 100_000,
-      storeUnavailable: x.storeUnavailable ?? 'reject'
+      storeUnavailable: x.storeUnavailable ?? 'reject',
+      keyFrom: compileKeyFrom(x)
+    }
+    x.keyFrom?.forEach((p, i) => {
+      if (typeof p !== 'object' || p === null) return
+      const sources = (['header', 'query', 'body'] as const).filter(k => p[k] !== undefined)
+      if (sources.length !== 1) issues.push(source.issue(at('idempotency', 'keyFrom', i), sources.length === 0 ? 'a keyFrom part needs where to read its value: header, query or body' : `a keyFrom part reads one value, from one place: split ${sources.join(' and ')} into parts of their own`))
+    })
+    if (x.keyFrom === undefined) {
+      for (const k of ['keyMissing', 'keyMethods'] as const) {
+        if (x[k] !== undefined) issues.push(source.issue(at('idempotency', k), `${k} applies to derived keys only: add idempotency.keyFrom, or remove ${k}`))
+      }
+    } else {
+      if (x.generate === true) issues.push(source.issue(at('idempotency', 'generate'), 'generate makes a random key for each request, which never repeats; with keyFrom the key is derived from the request: remove one of them'))
+      if (x.upstreamDedupes === true) issues.push(source.issue(at('idempotency', 'upstreamDedupes'), 'a keyFrom key stays in the gateway, so the upstream cannot dedupe by it: remove upstreamDedupes, or use client keys'))
     }
   }
   let hedge: HedgeConfig | null = null
@@ -62,4 +76,26 @@ export function compileDelivery (r: RouteDoc, index: number, source: PolicySourc
     if (r.upstreams.length < 2) issues.push(source.issue(at('hedge'), 'hedging needs a second upstream to send the hedge to'))
   }
   return { retry, idempotency, hedge }
+}
+
+/** keyFrom parts with header names lower-cased and JSON Pointers split (RFC 6901 unescaping) once, at load. */
+function compileKeyFrom (x: NonNullable<RouteDoc['idempotency']>): DerivedKeyConfig | null {
+  if (!Array.isArray(x.keyFrom)) return null
+  const parts: KeyPart[] = []
+  for (const p of x.keyFrom) {
+    if (p === 'method' || p === 'path') parts.push({ from: p })
+    else if (typeof p !== 'object' || p === null) continue
+    else if (typeof p.header === 'string') parts.push({ from: 'header', name: p.header.toLowerCase(), normalize: p.normalize ?? [] })
+    else if (typeof p.query === 'string') parts.push({ from: 'query', name: p.query, normalize: p.normalize ?? [] })
+    else if (typeof p.body === 'string') {
+      const tokens = p.body.split('/').slice(1).map(t => t.replaceAll('~1', '/').replaceAll('~0', '~'))
+      parts.push({ from: 'body', pointer: p.body, tokens, normalize: p.normalize ?? [] })
+    }
+  }
+  return {
+    parts,
+    needsBody: parts.some(p => p.from === 'body'),
+    onMissing: x.keyMissing ?? 'forward',
+    methods: new Set(x.keyMethods ?? ['POST', 'PATCH'])
+  }
 }

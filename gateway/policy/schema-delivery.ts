@@ -30,9 +30,32 @@ export const RetrySchema = strict({
   }, { description: 'Retry budget: retries cannot multiply load during an outage. Retries after a connect failure are outside it: nothing reached an upstream, so they add no load there.' }))
 }, { description: 'Retries, always to another upstream where there is one.' })
 
+const Normalizers = ['trim', 'lowercase', 'digits'] as const
+const Normalize = Type.Optional(Type.Array(Type.Unsafe<typeof Normalizers[number]>({ type: 'string', enum: [...Normalizers] }), {
+  minItems: 1,
+  maxItems: 8,
+  description: 'Cleaning applied to the value, in order: trim (spaces around), lowercase, digits (keep only 0-9, e.g. for phone numbers). A value that is empty afterwards counts as missing. @default []'
+}))
+
+/**
+ * One part of a derived key: a word (method, path) or an object naming where
+ * the value is read. One object shape with three optional sources (not three
+ * shapes in a union), so a mistake gets one message; compile-delivery.ts
+ * checks that exactly one source is given.
+ */
+export const KeyPartSchema = Type.Union([
+  Type.Unsafe<'method' | 'path'>({ type: 'string', enum: ['method', 'path'], description: 'method: the request method; path: the request path without its query string.' }),
+  strict({
+    header: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]{1,128}$', description: 'A request header\'s value (its first field).' })),
+    query: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'A query parameter\'s value (its first occurrence, percent-decoded).' })),
+    body: Type.Optional(Type.String({ pattern: '^(/([^/~]|~[01])*)+$', maxLength: 512, description: 'A field of the JSON request body by JSON Pointer (RFC 6901), e.g. /phone or /message/template. Strings are used as they are, numbers and booleans as written; objects and arrays as canonical JSON; null counts as missing.', 'x-hint': 'write a JSON Pointer starting with /, e.g. /phone' })),
+    normalize: Normalize
+  }, { description: 'Where the value is read: exactly one of header, query or body.' })
+], { 'x-hint': 'write method, path, or { header: NAME }, { query: NAME } or { body: /pointer }, optionally with normalize' })
+
 export const IdempotencySchema = strict({
   header: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9-]+$', description: 'Request header carrying the key (IETF draft: Idempotency-Key). @default Idempotency-Key' })),
-  ttl: Type.Optional(Duration('How long a stored outcome is replayed.', '24h')),
+  ttl: Type.Optional(Duration('How long a stored outcome is replayed, counted from the first request\'s answer; with keyFrom, the dedupe window.', '24h')),
   maxBodySize: Type.Optional(Size('Largest request body fingerprinted and largest response body stored. A larger keyed request gets 413.', '1mb')),
   waitFor: Type.Optional(Duration('A repeat that arrives while the first is in flight waits this long for its outcome, then gets 409.', '10s')),
   onUnknownOutcome: Type.Optional(Type.Unsafe<'conflict' | 'replay'>({
@@ -43,6 +66,22 @@ export const IdempotencySchema = strict({
   generate: Type.Optional(Type.Boolean({ description: 'Make a key (UUID) for requests that come without one and pass it upstream, so gateway retries of them are keyed too. @default false' })),
   upstreamDedupes: Type.Optional(Type.Boolean({ description: 'The upstream honours the key itself (it never processes one key twice): keyed non-idempotent requests may then be retried after "maybe processed" failures. @default false' })),
   maxKeys: Type.Optional(Count('Most keys kept in memory; the oldest are evicted first (the memory store only; Redis is bounded by its own maxmemory). @default 100000', 1, 10_000_000)),
+  keyFrom: Type.Optional(Type.Array(KeyPartSchema, {
+    minItems: 1,
+    maxItems: 16,
+    description: 'Dedupe window for senders that send no key: the key is derived from these parts of the request (hashed together), and a repeat within `ttl` replays the first answer instead of being sent again. A repeat with the same parts is the same message even if the rest of its body differs: it is replayed, never refused. With keyFrom the client\'s key header is not used for dedupe (it is forwarded untouched), so a sender that makes a fresh key per retry cannot slip past the window. Each part is method, path, { header: NAME }, { query: NAME } or { body: /json/pointer }, optionally with normalize: [trim, lowercase, digits] (digits keeps only 0-9, for phone numbers); a part absent or empty after normalize makes the key missing (see keyMissing). Not set: keys come from the client\'s header. See docs/dedupe-windows.md.'
+  })),
+  keyMissing: Type.Optional(Type.Unsafe<'forward' | 'reject'>({
+    type: 'string',
+    enum: ['forward', 'reject'],
+    description: 'With keyFrom, a request whose key cannot be derived (a part absent or empty, the body not JSON): forward = sent upstream without dedupe (counted as keyMissing); reject = 400 GW_ERR_IDEMPOTENCY_KEY_PARTS_MISSING naming the part, not sent. @default forward'
+  })),
+  keyMethods: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Z]{1,16}$' }), {
+    minItems: 1,
+    uniqueItems: true,
+    maxItems: 16,
+    description: 'With keyFrom, the methods whose requests get a derived key; other methods pass undeduped. @default [POST, PATCH]'
+  })),
   storeUnavailable: Type.Optional(Type.Unsafe<'reject' | 'local'>({
     type: 'string',
     enum: ['reject', 'local'],

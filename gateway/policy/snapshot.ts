@@ -38,6 +38,29 @@ export interface IdempotencyConfig {
   readonly upstreamDedupes: boolean
   readonly maxKeys: number
   readonly storeUnavailable: 'reject' | 'local'
+  /** idempotency.keyFrom: the key is derived from the request (dedupe window); null = client keys. */
+  readonly keyFrom: DerivedKeyConfig | null
+}
+
+/** How a value read from the request is cleaned before it goes into a derived key, applied in order. */
+export type KeyNormalizer = 'trim' | 'lowercase' | 'digits'
+
+/** One part of a derived key (idempotency.keyFrom), compiled: header names lower-case, JSON Pointers split into tokens. */
+export type KeyPart =
+  | { readonly from: 'method' }
+  | { readonly from: 'path' }
+  | { readonly from: 'header', readonly name: string, readonly normalize: readonly KeyNormalizer[] }
+  | { readonly from: 'query', readonly name: string, readonly normalize: readonly KeyNormalizer[] }
+  | { readonly from: 'body', readonly pointer: string, readonly tokens: readonly string[], readonly normalize: readonly KeyNormalizer[] }
+
+export interface DerivedKeyConfig {
+  readonly parts: readonly KeyPart[]
+  /** Some part reads the JSON body. */
+  readonly needsBody: boolean
+  /** A request whose parts cannot all be read: forwarded without dedupe, or refused with 400. */
+  readonly onMissing: 'forward' | 'reject'
+  /** Methods whose requests get a derived key; the others pass undeduped. */
+  readonly methods: ReadonlySet<string>
 }
 
 export interface HedgeConfig {

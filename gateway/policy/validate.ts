@@ -20,7 +20,7 @@ export function validatePolicy (source: PolicySource): { ok: true, doc: PolicyDo
   if (validateFn(source.data)) return { ok: true, doc: source.data }
   const issues: PolicyIssue[] = []
   const seen = new Set<string>()
-  for (const err of validateFn.errors ?? []) {
+  for (const err of pruneAnyOf(validateFn.errors ?? [])) {
     const issue = toIssue(source, err)
     const key = `${issue.path}|${issue.message}`
     if (!seen.has(key)) {
@@ -29,6 +29,33 @@ export function validatePolicy (source: PolicySource): { ok: true, doc: PolicyDo
     }
   }
   return { ok: false, issues }
+}
+
+/**
+ * Ajv reports every branch of a failed anyOf. A branch that failed on the
+ * value's type at the anyOf's own place was the wrong shape altogether
+ * ("must be a string, got a mapping" next to the real mistake inside the
+ * mapping): its errors are dropped while another branch is left to explain.
+ * The anyOf's own summary (with its hint) stays only when what is left is
+ * about the value itself, not something deeper inside it.
+ */
+function pruneAnyOf (errors: readonly ErrorObject[]): ErrorObject[] {
+  const drop = new Set<ErrorObject>()
+  for (const a of errors) {
+    if (a.keyword !== 'anyOf') continue
+    const branches = new Map<string, ErrorObject[]>()
+    for (const e of errors) {
+      if (!e.schemaPath.startsWith(`${a.schemaPath}/`)) continue
+      const branch = e.schemaPath.slice(a.schemaPath.length + 1).split('/')[0] as string
+      branches.set(branch, [...(branches.get(branch) ?? []), e])
+    }
+    const wrongShape = [...branches.values()].filter(list => list.some(e => e.keyword === 'type' && e.instancePath === a.instancePath))
+    if (wrongShape.length === 0 || wrongShape.length === branches.size) continue
+    for (const list of wrongShape) for (const e of list) drop.add(e)
+    const left = [...branches.values()].filter(list => !wrongShape.includes(list)).flat()
+    if (left.some(e => e.instancePath !== a.instancePath)) drop.add(a)
+  }
+  return errors.filter(e => !drop.has(e))
 }
 
 function toIssue (source: PolicySource, err: ErrorObject): PolicyIssue {

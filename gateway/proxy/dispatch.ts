@@ -18,7 +18,8 @@ import { sendProblem } from '../edge/problem.js'
 import { ProxyRequest } from './request.js'
 import type { HandlerDeps, RequestSpec } from './deps.js'
 import { readBody } from './body.js'
-import { runKeyed, validKey } from './idempotent.js'
+import { runKeyed, validKey, DERIVED_FINGERPRINT } from './idempotent.js'
+import { deriveKey } from '../idempotency/derived-key.js'
 import { acceptBody, ClientFault, startReading } from '../edge/upload.js'
 import type { BodyLimits } from '../edge/upload-guard.js'
 
@@ -56,7 +57,9 @@ async function prepared (deps: HandlerDeps, req: IncomingMessage, res: ServerRes
   const cfg = route.config
   const idem = cfg.idempotency
   let key: string | null = null
-  if (idem !== null) {
+  // keyFrom: the key is derived once the body is in (below); the client's key header is not used.
+  const derive = idem?.keyFrom != null && idem.keyFrom.methods.has(spec.method) ? idem.keyFrom : null
+  if (idem !== null && idem.keyFrom === null) {
     key = headerValue(req.rawHeaders, idem.header)
     if (key === null && idem.generate && !isIdempotent(spec.method)) {
       key = randomUUID()
@@ -68,7 +71,7 @@ async function prepared (deps: HandlerDeps, req: IncomingMessage, res: ServerRes
     }
   }
   if (fault !== null) {
-    const keyed = key !== null && idem !== null
+    const keyed = (key !== null || derive !== null) && idem !== null
     const limit = Math.min(cfg.maxBodyBytes, keyed ? idem.maxBodyBytes : (cfg.retry?.bufferBodyBytes ?? 0))
     if (keyed || (scan.contentLength !== null && scan.contentLength <= limit)) {
       startReading(req, res, deps.uploads, limits, fault)
@@ -78,12 +81,26 @@ async function prepared (deps: HandlerDeps, req: IncomingMessage, res: ServerRes
         route.delivery.counters.tooLarge++
         res.shouldKeepAlive = false
         const what = limit === cfg.maxBodyBytes ? `the route's maxBodySize of ${limit} bytes` : `${limit} bytes (idempotency.maxBodySize)`
-        sendProblem(res, ERRORS.BODY_TOO_LARGE, { requestId: spec.requestId, route: cfg.name, detail: `a keyed request body must fit ${what}` })
+        sendProblem(res, ERRORS.BODY_TOO_LARGE, { requestId: spec.requestId, route: cfg.name, detail: `${derive === null ? 'a keyed request body' : 'a body on a route with a dedupe window (idempotency.keyFrom)'} must fit ${what}` })
         return
       }
       spec.body = body
     } else {
       spec.body = acceptBody(req, res, scan.contentLength !== null, cfg.maxBodyBytes, deps.uploads, limits, fault)
+    }
+  }
+  let fp: string | null = null
+  if (derive !== null) {
+    const d = deriveKey(derive, { method: spec.method, target, header: name => headerValue(req.rawHeaders, name), body: Buffer.isBuffer(spec.body) ? spec.body : null })
+    if ('key' in d) {
+      key = d.key
+      fp = DERIVED_FINGERPRINT
+    } else {
+      route.delivery.counters.keyMissing++
+      if (derive.onMissing === 'reject') {
+        sendProblem(res, ERRORS.IDEMPOTENCY_KEY_PARTS_MISSING, { requestId: spec.requestId, route: cfg.name, detail: `${d.missing}; the request was not sent upstream` })
+        return
+      }
     }
   }
   if (key === null || idem === null || route.delivery.store === null) {
@@ -95,7 +112,7 @@ async function prepared (deps: HandlerDeps, req: IncomingMessage, res: ServerRes
   spec.captureBytes = idem.maxBodyBytes
   spec.keyedAndDeduped = idem.upstreamDedupes
   spec.outliveClient = true
-  await runKeyed({ res, store, cfg: idem, counters: route.delivery.counters, key, method: spec.method, target, body: Buffer.isBuffer(spec.body) ? spec.body : null, requestId: spec.requestId, route: cfg.name }, onComplete => {
+  await runKeyed({ res, store, cfg: idem, counters: route.delivery.counters, key, fingerprint: fp, method: spec.method, target, body: Buffer.isBuffer(spec.body) ? spec.body : null, requestId: spec.requestId, route: cfg.name }, onComplete => {
     spec.onComplete = onComplete
     if (forward(deps, res, route, spec) === null) onComplete({ response: null, failure: null, maybeSent: false })
   })

@@ -28,12 +28,21 @@ export interface KeyedContext {
   readonly cfg: IdempotencyConfig
   readonly counters: DeliveryCounters
   readonly key: string
+  /** What makes a repeat "the same request"; null = method, target and body (client keys). */
+  readonly fingerprint: string | null
   readonly method: string
   readonly target: string
   readonly body: Buffer | null
   readonly requestId: string
   readonly route: string
 }
+
+/**
+ * The fingerprint of every derived key (idempotency.keyFrom): requests with
+ * the same parts are the same message by definition, so a repeat whose
+ * other fields differ is replayed, never refused with 422.
+ */
+export const DERIVED_FINGERPRINT = 'keyFrom'
 
 export const validKey = (key: string): boolean => SAFE_KEY.test(key)
 
@@ -53,7 +62,7 @@ export async function runKeyed (ctx: KeyedContext, forward: (onComplete: (c: Com
 }
 
 async function claimAndRun (ctx: KeyedContext, forward: (onComplete: (c: Completion) => void) => void): Promise<void> {
-  const fp = fingerprint(ctx.method, ctx.target, ctx.body)
+  const fp = ctx.fingerprint ?? fingerprint(ctx.method, ctx.target, ctx.body)
   for (let round = 0; round < 3; round++) {
     const r = await ctx.store.begin(ctx.key, fp)
     if (r.state === 'owner') {
