@@ -1,12 +1,13 @@
 /**
  * Requests with an idempotency key (IETF draft): the first with a key is
  * forwarded and its final outcome stored; a repeat with the same key and the
- * same fingerprint replays it (marked `idempotency-replayed: true`); a repeat
+ * same fingerprint replays it (marked `idempotency-replayed: true`), except
+ * an upstream 429, which releases the key; a repeat
  * while the first is in flight waits for it (bounded, then 409); a repeat with
  * a different request gets 422. A first request that may have been processed
  * but gave no answer is stored as "outcome unknown": repeats get 409 (or the
  * same error again), never a second trip upstream. Only a request provably
- * never sent releases its key.
+ * never sent, or refused by the upstream with 429, releases its key.
  */
 import type { ServerResponse } from 'node:http'
 import { ERRORS, type ErrorSpec } from '../core/errors.js'
@@ -98,7 +99,11 @@ async function claimAndRun (ctx: KeyedContext, forward: (onComplete: (c: Complet
 
 async function record (ctx: KeyedContext, c: Completion, token: string): Promise<void> {
   try {
-    if (c.response !== null) await ctx.store.complete(ctx.key, { kind: 'response', response: c.response }, token)
+    // 429 is the upstream refusing the request, not running it (RFC 6585):
+    // replaying it for the whole ttl would keep a throttled message or charge
+    // from ever going out, so the key is released for the sender's retry.
+    if (c.response !== null && c.response.status === 429) await ctx.store.release(ctx.key, token)
+    else if (c.response !== null) await ctx.store.complete(ctx.key, { kind: 'response', response: c.response }, token)
     else if (!c.maybeSent) await ctx.store.release(ctx.key, token)
     else {
       const code = c.failure?.spec?.code ?? 'GW_ERR_UPSTREAM_RESET'
