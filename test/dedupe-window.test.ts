@@ -91,6 +91,11 @@ t.test('deriving a key: no body, not JSON, null and missing fields', async t => 
   t.equal(missingOf(PHONE_TEMPLATE, facts('[1,2]')), 'body field /phone is missing')
   t.equal(missingOf(PHONE_TEMPLATE, facts('"just a string"')), 'body field /phone is missing')
   t.equal(missingOf(PHONE_TEMPLATE, facts('{"phone":"1","template":"   "}')), 'body field /template is empty')
+  const deep = 100_000
+  t.equal(missingOf(PHONE_TEMPLATE, facts(`{"phone":${'['.repeat(deep)}${']'.repeat(deep)},"template":"a"}`)), 'body field /phone is nested more than 32 levels deep',
+    'a hostile, deeply nested field is refused as a part instead of exhausting the stack')
+  const ok = '['.repeat(30) + '"1"' + ']'.repeat(30)
+  t.match(keyOf(PHONE_TEMPLATE, facts(`{"phone":${ok},"template":"a"}`)), /^kf:/, '30 levels are fine')
 })
 
 const POLICY_HEAD = 'version: t\nlisteners: [{ name: public, port: 8080 }]\nroutes:\n  - name: sms\n    match: { pathPrefix: /sms }\n    upstreams: [{ name: a, url: "http://127.0.0.1:9" }]\n'
@@ -206,7 +211,8 @@ t.test('missing parts, non-JSON and oversized bodies: forwarded undeduped (defau
     ['no phone', JSON.stringify({ template: 'otp' })],
     ['phone without digits', sms('unknown', 'otp')],
     ['not JSON', 'phone=1&template=otp'],
-    ['no body', undefined]
+    ['no body', undefined],
+    ['a phone nested 400 levels deep', `{"phone":${'['.repeat(400)}${']'.repeat(400)},"template":"otp"}`]
   ]
   for (const [what, body] of cases) {
     const r1 = await call(`${url}/sms/send`, { body })
@@ -214,13 +220,13 @@ t.test('missing parts, non-JSON and oversized bodies: forwarded undeduped (defau
     t.equal(r1.status, 200, `${what}: forwarded`)
     t.notOk(replayed(r2), `${what}: the repeat is forwarded too (no key, no dedupe)`)
   }
-  t.equal(a.count, 8, 'keyMissing: forward sent all 8 undeduped')
+  t.equal(a.count, 10, 'keyMissing: forward sent all 10 undeduped')
   for (const [what, body] of cases) {
     const r = await call(`${url}/strict/send`, { body })
     t.equal(r.status, 400, `${what}: refused`)
     const p = JSON.parse(r.body)
     t.equal(p.code, 'GW_ERR_IDEMPOTENCY_KEY_PARTS_MISSING')
-    t.match(p.detail, /body|phone|JSON/)
+    t.match(p.detail, /^(the body is not JSON|the request has no body to read the key from|body field \/phone is (missing|empty|nested more than 32 levels deep)); the request was not sent upstream$/)
     t.notMatch(p.detail, /unknown|otp/, 'the detail names the part, never its value')
   }
   t.equal(b.count, 0, 'keyMissing: reject sent none')
@@ -233,14 +239,14 @@ t.test('missing parts, non-JSON and oversized bodies: forwarded undeduped (defau
   const chunked = await request(`${url}/sms/send`, { method: 'POST', body: Readable.from([Buffer.from(big.slice(0, 1000)), Buffer.from(big.slice(1000))]) })
   t.equal(chunked.statusCode, 413, 'a chunked body over the limit too')
   await chunked.body.dump()
-  t.equal(a.count, 8, 'oversized bodies were not sent')
+  t.equal(a.count, 10, 'oversized bodies were not sent')
   const fine = await call(`${url}/sms/send`, { body: sms('+1 555 0100', 'otp') })
   t.equal(fine.status, 200, 'the route serves on')
   const d = (gw.status() as any).routes
-  t.equal(d[0].delivery.keyMissing, 8)
-  t.equal(d[1].delivery.keyMissing, 4)
+  t.equal(d[0].delivery.keyMissing, 10)
+  t.equal(d[1].delivery.keyMissing, 5)
   const metrics = await (await request(`${adminUrl}/metrics`)).body.text()
-  t.match(metrics, /gateway_idempotency_total\{route="sms",result="key_missing"\} 8/)
+  t.match(metrics, /gateway_idempotency_total\{route="sms",result="key_missing"\} 10/)
   t.match(metrics, /gateway_idempotency_total\{route="sms",result="replayed"\} 0/)
 })
 

@@ -30,6 +30,9 @@ export type Derived = { readonly key: string } | { readonly missing: string }
 export const DERIVED_PREFIX = 'kf:'
 
 const NOT_DIGIT = /[^0-9]/g
+/** Objects and arrays deeper than this are not made canonical: a hostile body must not exhaust the stack. */
+const MAX_DEPTH = 32
+const TOO_DEEP = Symbol('too deep')
 const ARRAY_INDEX = /^(0|[1-9][0-9]*)$/
 
 export function deriveKey (cfg: DerivedKeyConfig, facts: RequestFacts): Derived {
@@ -43,6 +46,7 @@ export function deriveKey (cfg: DerivedKeyConfig, facts: RequestFacts): Derived 
   for (const part of cfg.parts) {
     const raw = read(part, facts, doc)
     if (raw === null) return { missing: `${describe(part)} is missing` }
+    if (raw === TOO_DEEP) return { missing: `${describe(part)} is nested more than ${MAX_DEPTH} levels deep` }
     const value = part.from === 'method' || part.from === 'path' ? raw : normalize(raw, part.normalize)
     if (value === '') return { missing: `${describe(part)} is empty` }
     values.push(value)
@@ -70,7 +74,7 @@ function parseBody (body: Buffer | null): { doc: unknown } | string {
   }
 }
 
-function read (part: KeyPart, facts: RequestFacts, doc: unknown): string | null {
+function read (part: KeyPart, facts: RequestFacts, doc: unknown): string | null | typeof TOO_DEEP {
   switch (part.from) {
     case 'method': return facts.method
     case 'path': {
@@ -101,18 +105,24 @@ function pointAt (doc: unknown, tokens: readonly string[]): unknown {
 }
 
 /** Strings as they are, numbers and booleans as JSON writes them, objects and arrays as canonical JSON; null and absent are missing. */
-function scalar (v: unknown): string | null {
+function scalar (v: unknown): string | null | typeof TOO_DEEP {
   if (v === undefined || v === null) return null
   if (typeof v === 'string') return v
   if (typeof v === 'number' || typeof v === 'boolean') return String(v)
-  return canonical(v)
+  try {
+    return canonical(v, 0)
+  } catch (err) {
+    if (err === TOO_DEEP) return TOO_DEEP
+    throw err
+  }
 }
 
-function canonical (v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`
+function canonical (v: unknown, depth: number): string {
+  if (depth > MAX_DEPTH) throw TOO_DEEP
+  if (Array.isArray(v)) return `[${v.map(x => canonical(x, depth + 1)).join(',')}]`
   if (v !== null && typeof v === 'object') {
     const o = v as Record<string, unknown>
-    return `{${Object.keys(o).sort().map(k => `${JSON.stringify(k)}:${canonical(o[k])}`).join(',')}}`
+    return `{${Object.keys(o).sort().map(k => `${JSON.stringify(k)}:${canonical(o[k], depth + 1)}`).join(',')}}`
   }
   return JSON.stringify(v)
 }
