@@ -9,6 +9,7 @@
  */
 import t from 'tap'
 import { Readable } from 'node:stream'
+import { connect } from 'node:http2'
 import { request } from 'undici'
 import { deriveKey, DERIVED_PREFIX, type RequestFacts } from '../gateway/idempotency/derived-key.js'
 import { loadPolicyText } from '../gateway/policy/load.js'
@@ -293,4 +294,25 @@ t.test('a provider that throttles (429) does not close the window: the key is re
   t.ok(replayed(repeat), 'and from then on the window holds')
   t.equal(a.count, 3)
   t.equal((gw.status() as any).routes[0].delivery.replays, 1)
+})
+
+t.test('over HTTP/2 (h2c): the same window, the same replays', async t => {
+  const a = await upstream(t, { name: 'a', baseline: { latencyMs: 50 } })
+  const { url } = await startGateway(t, policyYaml(ROUTE(a.url, SMS_IDEM)).replace('    port: 0\nadmin:', '    port: 0\n    http2: true\nadmin:'))
+  const session = connect(url)
+  t.teardown(() => session.close())
+  const send = async (body: string): Promise<{ status: number, replayed: boolean }> => await new Promise((resolve, reject) => {
+    const stream = session.request({ ':method': 'POST', ':path': '/sms/send', 'content-type': 'application/json' })
+    let status = 0
+    let replay = false
+    stream.on('response', h => { status = Number(h[':status']); replay = h['idempotency-replayed'] === 'true' })
+    stream.resume()
+    stream.on('end', () => { resolve({ status, replayed: replay }) })
+    stream.on('error', reject)
+    stream.end(body)
+  })
+  const answers = await Promise.all(Array.from({ length: 20 }, async (_, i) => await send(sms('+1 555 0199', 'otp', { i }))))
+  t.equal(a.count, 1, '20 concurrent streams of one message: sent once')
+  t.equal(answers.filter(r => r.status === 200).length, 20)
+  t.equal(answers.filter(r => r.replayed).length, 19)
 })
