@@ -25,7 +25,7 @@ if (code !== null) {
 process.stdout.write(`
 try:  curl -s localhost:8080/pay/checkout -d '{"amount":42}'
       curl -s localhost:8080/products/sku-1
-      curl -s -i localhost:8080/sms/send -d '{"phone":"+49 170 1234567","template":"otp"}'   # twice: the second is replayed
+      curl -s -i localhost:8080/sms/send -d '{"phone":"+49 170 1234567","template":"sale-1212"}'   # twice: the second is replayed
       curl -s localhost:9901/status
 see it heal (README, "Walkthrough"):
       npm run load                                                    # in another terminal: 25 req/s to /pay/checkout

@@ -14,6 +14,7 @@ import { request } from 'undici'
 import { deriveKey, DERIVED_PREFIX, type RequestFacts } from '../gateway/idempotency/derived-key.js'
 import { loadPolicyText } from '../gateway/policy/load.js'
 import type { DerivedKeyConfig, KeyPart } from '../gateway/policy/snapshot.js'
+import { validKey } from '../gateway/proxy/idempotent.js'
 import { upstream, startGateway, policyYaml } from './helpers/harness.js'
 import { startRedis } from './helpers/redis.js'
 
@@ -31,7 +32,7 @@ const sleep = async (ms: number): Promise<void> => await new Promise(resolve => 
 const cfg = (parts: KeyPart[], onMissing: 'forward' | 'reject' = 'forward'): DerivedKeyConfig =>
   ({ parts, needsBody: parts.some(p => p.from === 'body'), onMissing, methods: new Set(['POST']) })
 const facts = (body: string | null, over: Partial<RequestFacts> = {}): RequestFacts =>
-  ({ method: 'POST', target: '/sms/send', header: () => null, body: body === null ? null : Buffer.from(body), ...over })
+  ({ method: 'POST', target: '/sms/send', header: () => [], body: body === null ? null : Buffer.from(body), ...over })
 const keyOf = (c: DerivedKeyConfig, f: RequestFacts): string => {
   const d = deriveKey(c, f)
   if (!('key' in d)) throw new Error(`expected a key, got: ${d.missing}`)
@@ -50,12 +51,14 @@ const PHONE_TEMPLATE = cfg([
 
 t.test('deriving a key: same parts the same key, other fields ignored, normalised, unambiguous', async t => {
   const a = keyOf(PHONE_TEMPLATE, facts(sms('+1 (555) 010-9999', 'Welcome')))
-  t.match(a, new RegExp(`^${DERIVED_PREFIX}[0-9a-f]{64}$`), 'a prefixed sha256')
+  t.match(a, /^kf [0-9a-f]{64}$/, 'a prefixed sha256')
+  t.equal(DERIVED_PREFIX, 'kf ')
+  t.notOk(validKey(a), 'no client key can name a derived window: the prefix holds a space, which a client key may not')
   t.equal(keyOf(PHONE_TEMPLATE, facts(sms('15550109999', '  WELCOME ', { text: 'other words', sentAt: 2 }))), a, 'digits, trim and lowercase make these one message; other fields do not count')
   t.not(keyOf(PHONE_TEMPLATE, facts(sms('15550109998', 'welcome'))), a, 'another phone')
   t.not(keyOf(PHONE_TEMPLATE, facts(sms('15550109999', 'reminder'))), a, 'another template')
   const two = cfg([{ from: 'header', name: 'x-a', normalize: [] }, { from: 'header', name: 'x-b', normalize: [] }])
-  const hdr = (va: string, vb: string): RequestFacts => facts(null, { header: n => n === 'x-a' ? va : n === 'x-b' ? vb : null })
+  const hdr = (va: string, vb: string): RequestFacts => facts(null, { header: n => n === 'x-a' ? [va] : n === 'x-b' ? [vb] : [] })
   t.not(keyOf(two, hdr('a|b', 'c')), keyOf(two, hdr('a', 'b|c')), 'part boundaries cannot be forged by a value holding a separator')
   t.equal(keyOf(cfg([{ from: 'body', pointer: '/n', tokens: ['n'], normalize: [] }]), facts('{"n":42}')),
     keyOf(cfg([{ from: 'body', pointer: '/n', tokens: ['n'], normalize: [] }]), facts('{"n":"42"}')), 'a number is used as written')
@@ -72,11 +75,13 @@ t.test('deriving a key: JSON Pointer, headers, query, method and path', async t 
   t.equal(missingOf(nested, facts('{"msg":{"to/from":[]}}')), 'body field /msg/to~1from/0 is missing')
   t.equal(missingOf(cfg([{ from: 'body', pointer: '/a/01', tokens: ['a', '01'], normalize: [] }]), facts('{"a":["x","y"]}')), 'body field /a/01 is missing', 'a leading zero is no array index')
   const byHeader = cfg([{ from: 'header', name: 'x-phone', normalize: ['digits'] }, { from: 'query', name: 'tpl', normalize: [] }])
-  const withHeader = (phone: string | null, target: string): RequestFacts => facts(null, { target, header: n => n === 'x-phone' ? phone : null })
+  const withHeader = (phone: string | null, target: string): RequestFacts => facts(null, { target, header: n => n === 'x-phone' && phone !== null ? [phone] : [] })
   t.equal(keyOf(byHeader, withHeader('+49 123', '/sms?tpl=w%20x&x=1')), keyOf(byHeader, withHeader('49-123', '/sms?x=2&tpl=w+x')), 'header digits, query decoded')
   t.equal(missingOf(byHeader, withHeader(null, '/sms?tpl=a')), 'header x-phone is missing')
   t.equal(missingOf(byHeader, withHeader('none', '/sms?tpl=a')), 'header x-phone is empty', 'no digits at all is no phone: never one key for every bad number')
   t.equal(missingOf(byHeader, withHeader('123', '/sms')), 'query parameter tpl is missing')
+  t.equal(missingOf(byHeader, withHeader('123', '/sms?tpl=a&tpl=b')), 'query parameter tpl is given 2 times', 'a repeated parameter is ambiguous: the upstream may take the other one')
+  t.equal(missingOf(byHeader, facts(null, { target: '/sms?tpl=a', header: n => n === 'x-phone' ? ['1', '2'] : [] })), 'header x-phone is given 2 times')
   const mp = cfg([{ from: 'method' }, { from: 'path' }])
   t.equal(keyOf(mp, facts(null, { target: '/a?x=1' })), keyOf(mp, facts(null, { target: '/a?x=2' })), 'path leaves the query out')
   t.not(keyOf(mp, facts(null, { target: '/a' })), keyOf(mp, facts(null, { target: '/b' })))
@@ -86,7 +91,7 @@ t.test('deriving a key: JSON Pointer, headers, query, method and path', async t 
 t.test('deriving a key: no body, not JSON, null and missing fields', async t => {
   t.equal(missingOf(PHONE_TEMPLATE, facts(null)), 'the request has no body to read the key from')
   t.equal(missingOf(PHONE_TEMPLATE, facts('')), 'the request has no body to read the key from')
-  t.equal(missingOf(PHONE_TEMPLATE, facts('phone=1&template=a')), 'the body is not JSON')
+  t.equal(missingOf(PHONE_TEMPLATE, facts('phone=1&template=a')), 'the body is not JSON (UTF-8)')
   t.equal(missingOf(PHONE_TEMPLATE, facts('{"phone":null,"template":"a"}')), 'body field /phone is missing')
   t.equal(missingOf(PHONE_TEMPLATE, facts('{"phone":"1"}')), 'body field /template is missing')
   t.equal(missingOf(PHONE_TEMPLATE, facts('[1,2]')), 'body field /phone is missing')
@@ -96,7 +101,7 @@ t.test('deriving a key: no body, not JSON, null and missing fields', async t => 
   t.equal(missingOf(PHONE_TEMPLATE, facts(`{"phone":${'['.repeat(deep)}${']'.repeat(deep)},"template":"a"}`)), 'body field /phone is nested more than 32 levels deep',
     'a hostile, deeply nested field is refused as a part instead of exhausting the stack')
   const ok = '['.repeat(30) + '"1"' + ']'.repeat(30)
-  t.match(keyOf(PHONE_TEMPLATE, facts(`{"phone":${ok},"template":"a"}`)), /^kf:/, '30 levels are fine')
+  t.match(keyOf(PHONE_TEMPLATE, facts(`{"phone":${ok},"template":"a"}`)), /^kf /, '30 levels are fine')
 })
 
 const POLICY_HEAD = 'version: t\nlisteners: [{ name: public, port: 8080 }]\nroutes:\n  - name: sms\n    match: { pathPrefix: /sms }\n    upstreams: [{ name: a, url: "http://127.0.0.1:9" }]\n'
@@ -137,6 +142,13 @@ t.test('policy: keyFrom compiles; mistakes are coded issues at their lines', asy
   await bad('      keyFrom: [{ bdy: /phone }]\n', /keyFrom\[0\]\.bdy$/, /Did you mean "body"/)
   await bad('      keyFrom: [phone]\n', /keyFrom\[0\]$/, /"phone" is not one of "method", "path"/)
   await bad('      keyFrom: []\n', /keyFrom$/, /at least 1/)
+  // Bug: with two values failing one anyOf, each one's errors were taken for the other's and every message was pruned away: refused with 0 issues.
+  const two = loadPolicyText('p.yaml', `${POLICY_HEAD}    idempotency:\n      keyFrom: [phone, { body: phone }]\n    retry: { on: [bogus, 999] }\n`)
+  t.equal(two.ok, false)
+  const paths = two.ok ? [] : two.issues.map(i => i.path)
+  for (const p of ['routes[0].idempotency.keyFrom[0]', 'routes[0].idempotency.keyFrom[1].body', 'routes[0].retry.on[0]', 'routes[0].retry.on[1]']) t.ok(paths.includes(p), `two bad items in one list: ${p} is reported`)
+  const second = loadPolicyText('p.yaml', `${POLICY_HEAD}    idempotency: { keyFrom: [phone] }\n  - name: mail\n    match: { pathPrefix: /mail }\n    upstreams: [{ name: a, url: "http://127.0.0.1:9" }]\n    idempotency: { keyFrom: [{ body: phone }] }\n`)
+  t.same(second.ok ? [] : second.issues.map(i => i.path).filter((p, i, all) => all.indexOf(p) === i), ['routes[0].idempotency.keyFrom[0]', 'routes[1].idempotency.keyFrom[0].body'], 'the same anyOf failing in two routes: both reported')
   for (const block of ['      keyFrom: [{ body: phone }]\n', '      keyFrom: [{ header: X-Phone, normalize: [upper] }]\n']) {
     const r = loadPolicyText('p.yaml', `${POLICY_HEAD}    idempotency:\n${block}`)
     t.equal(r.ok ? 0 : r.issues.length, 1, `one message for one mistake (${block.trim()}): the other shapes of a part are not listed`)
@@ -227,7 +239,7 @@ t.test('missing parts, non-JSON and oversized bodies: forwarded undeduped (defau
     t.equal(r.status, 400, `${what}: refused`)
     const p = JSON.parse(r.body)
     t.equal(p.code, 'GW_ERR_IDEMPOTENCY_KEY_PARTS_MISSING')
-    t.match(p.detail, /^(the body is not JSON|the request has no body to read the key from|body field \/phone is (missing|empty|nested more than 32 levels deep)); the request was not sent upstream$/)
+    t.match(p.detail, /^(the body is not JSON \(UTF-8\)|the request has no body to read the key from|body field \/phone is (missing|empty|nested more than 32 levels deep)); the request was not sent upstream$/)
     t.notMatch(p.detail, /unknown|otp/, 'the detail names the part, never its value')
   }
   t.equal(b.count, 0, 'keyMissing: reject sent none')

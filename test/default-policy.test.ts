@@ -164,13 +164,13 @@ t.test('README: the SMS sent twice within the window reaches the provider once; 
     await res.body.text()
     return { status: res.statusCode, replayed: res.headers['idempotency-replayed'] === 'true', upstream: String(res.headers['x-gateway-upstream']) }
   }
-  const firstSend = await send({ phone: '+49 170 1234567', template: 'otp', text: 'Your code is 123456' })
+  const firstSend = await send({ phone: '+49 170 1234567', template: 'sale-1212', text: '12.12: 30% off' })
   t.same(firstSend, { status: 200, replayed: false, upstream: 'sms-provider' })
-  const again = await send({ phone: '49-170-1234567', template: 'OTP', text: 'Your code is 123456 (retry)' })
+  const again = await send({ phone: '49-170-1234567', template: 'SALE-1212', text: '12.12: 30% off!' })
   t.same([again.status, again.replayed], [200, true], 'the same phone and template, written differently: replayed')
   const other = await send({ phone: '+49 170 1234567', template: 'welcome' })
   t.equal(other.replayed, false, 'another template is another message')
-  const noPhone = await send({ template: 'otp' })
+  const noPhone = await send({ template: 'sale-1212' })
   t.equal(noPhone.status, 200, 'no phone: forwarded as it is (keyMissing: forward)')
   t.equal(sms.count, 3, 'the provider got three sends of four')
   const d = (gw.status() as any).routes.find((r: { name: string }) => r.name === 'notifications').delivery

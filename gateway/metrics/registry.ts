@@ -131,7 +131,7 @@ export class GatewayMetrics {
         emit({ route: r.name, delivery: 'never_sent' }, r.delivery.neverSent)
         emit({ route: r.name, delivery: 'maybe_processed' }, r.delivery.maybeProcessed)
       }))
-    this.#counter('gateway_idempotency_total', 'Keyed requests not forwarded as new: replayed (stored answer), waited (for the first of the same key), conflict (409), mismatch (422: same key, other request), store_unavailable (503), key_missing (idempotency.keyFrom could not derive a key: forwarded undeduped, or 400 with keyMissing: reject).', ['route', 'result'],
+    this.#counter('gateway_idempotency_total', 'Idempotency outcomes other than a first send: replayed (stored answer), waited (for the first of the same key), conflict (409), mismatch (422: same key, other request), store_unavailable (503), key_missing (idempotency.keyFrom could not derive a key: forwarded undeduped, or 400 with keyMissing: reject).', ['route', 'result'],
       this.#perRoute((r, emit) => { for (const [result, key] of IDEMPOTENCY) emit({ route: r.name, result }, r.delivery[key]) }))
 
     // Shift

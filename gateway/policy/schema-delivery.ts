@@ -69,7 +69,7 @@ export const IdempotencySchema = strict({
   keyFrom: Type.Optional(Type.Array(KeyPartSchema, {
     minItems: 1,
     maxItems: 16,
-    description: 'Dedupe window for senders that send no key: the key is derived from these parts of the request (hashed together), and a repeat within `ttl` replays the first answer instead of being sent again. A repeat with the same parts is the same message even if the rest of its body differs: it is replayed, never refused. With keyFrom the client\'s key header is not used for dedupe (it is forwarded untouched), so a sender that makes a fresh key per retry cannot slip past the window. Each part is method, path, { header: NAME }, { query: NAME } or { body: /json/pointer }, optionally with normalize: [trim, lowercase, digits] (digits keeps only 0-9, for phone numbers); a part absent or empty after normalize makes the key missing (see keyMissing). Not set: keys come from the client\'s header. See docs/dedupe-windows.md.'
+    description: 'Dedupe window for senders that send no key: the key is derived from these parts of the request (hashed together), and a repeat within `ttl` replays the first answer instead of being sent again. A repeat with the same parts is the same message even if the rest of its body differs: it is replayed, never refused with 422. A replay hands the first answer to whoever sends the same parts: add the sender\'s identity (e.g. { header: X-Api-Key }) as a part when senders must not see each other\'s answers. With keyFrom the client\'s key header is not used for dedupe (it is forwarded untouched), so a sender that makes a fresh key per retry cannot slip past the window. Each part is method, path, { header: NAME }, { query: NAME } or { body: /json/pointer }, optionally with normalize: [trim, lowercase, digits] (digits keeps only 0-9, for phone numbers); a part absent, empty after normalize, or given twice (a repeated header field or query parameter) makes the key missing (see keyMissing). Not set: keys come from the client\'s header. See docs/dedupe-windows.md.'
   })),
   keyMissing: Type.Optional(Type.Unsafe<'forward' | 'reject'>({
     type: 'string',
@@ -87,7 +87,7 @@ export const IdempotencySchema = strict({
     enum: ['reject', 'local'],
     description: 'With store.redis, when Redis cannot be reached: reject = a keyed request gets 503 GW_ERR_IDEMPOTENCY_STORE_UNAVAILABLE with Retry-After and is not forwarded (nothing can be charged twice; the client repeats it with the same key later); local = keys are claimed in this instance\'s memory only, so a repeat sent to another instance during the outage may run again. Requests without a key are never affected. @default reject'
   }))
-}, { description: 'Idempotency keys: a repeat with the same key and the same request replays the stored response; with a different request it gets 422.' })
+}, { description: 'Idempotency keys: a repeat with the same key and the same request replays the stored response; with a different request it gets 422. With keyFrom the key is derived from the request instead (a dedupe window for senders that send no key).' })
 
 export const HedgeSchema = strict({
   delay: Type.Union([

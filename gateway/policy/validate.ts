@@ -45,7 +45,9 @@ function pruneAnyOf (errors: readonly ErrorObject[]): ErrorObject[] {
     if (a.keyword !== 'anyOf') continue
     const branches = new Map<string, ErrorObject[]>()
     for (const e of errors) {
+      // The same anyOf fails for every value it applies to (two list items, two routes): only this value's errors.
       if (!e.schemaPath.startsWith(`${a.schemaPath}/`)) continue
+      if (e.instancePath !== a.instancePath && !e.instancePath.startsWith(`${a.instancePath}/`)) continue
       const branch = e.schemaPath.slice(a.schemaPath.length + 1).split('/')[0] as string
       branches.set(branch, [...(branches.get(branch) ?? []), e])
     }
@@ -55,7 +57,9 @@ function pruneAnyOf (errors: readonly ErrorObject[]): ErrorObject[] {
     const left = [...branches.values()].filter(list => !wrongShape.includes(list)).flat()
     if (left.some(e => e.instancePath !== a.instancePath)) drop.add(a)
   }
-  return errors.filter(e => !drop.has(e))
+  const kept = errors.filter(e => !drop.has(e))
+  // Never prune a refusal down to nothing to fix.
+  return kept.length > 0 ? kept : [...errors]
 }
 
 function toIssue (source: PolicySource, err: ErrorObject): PolicyIssue {

@@ -12,7 +12,7 @@ import { isIdempotent } from '../delivery/retry-policy.js'
 import { effectiveTotalMs, parseClientDeadline } from '../delivery/client-deadline.js'
 import { retryAfterSeconds, type RuntimeRoute, type RuntimeUpstream } from './runtime.js'
 import { clientCertHeader, forwardedProto } from '../edge/client-tls.js'
-import { addForwardingHeaders, headerValue, type ScannedRequest } from './headers.js'
+import { addForwardingHeaders, headerValue, headerValues, type ScannedRequest } from './headers.js'
 import { stripPrefix } from './router.js'
 import { sendProblem } from '../edge/problem.js'
 import { ProxyRequest } from './request.js'
@@ -91,7 +91,7 @@ async function prepared (deps: HandlerDeps, req: IncomingMessage, res: ServerRes
   }
   let fp: string | null = null
   if (derive !== null) {
-    const d = deriveKey(derive, { method: spec.method, target, header: name => headerValue(req.rawHeaders, name), body: Buffer.isBuffer(spec.body) ? spec.body : null })
+    const d = deriveKey(derive, { method: spec.method, target, header: name => headerValues(req.rawHeaders, name), body: Buffer.isBuffer(spec.body) ? spec.body : null })
     if ('key' in d) {
       key = d.key
       fp = DERIVED_FINGERPRINT

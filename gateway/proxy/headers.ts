@@ -175,6 +175,15 @@ export function responseHeaders (raw: readonly Buffer[], requestId: string, upst
 }
 
 /** The first value of a header in a raw [name, value, …] array (`lowerName` in lower case). */
+/** Every field with this name, in order (node:http keeps repeated fields apart in rawHeaders). */
+export function headerValues (raw: readonly string[], lowerName: string): string[] {
+  const out: string[] = []
+  for (let i = 0; i < raw.length; i += 2) {
+    if ((raw[i] as string).toLowerCase() === lowerName) out.push(raw[i + 1] as string)
+  }
+  return out
+}
+
 export function headerValue (raw: readonly string[], lowerName: string): string | null {
   for (let i = 0; i < raw.length; i += 2) {
     if ((raw[i] as string).toLowerCase() === lowerName) return raw[i + 1] as string
