@@ -15,7 +15,7 @@ local period = window / limit
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
 local nxt = tat + period
-if nxt - now > window then
+if tat - now > window - period then
   return {0, 0, tostring(nxt - now - window), tostring(tat - now)}
 end
 redis.call('SET', KEYS[1], tostring(nxt), 'PX', math.max(1, math.ceil(nxt - now)))
