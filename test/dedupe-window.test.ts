@@ -17,6 +17,7 @@ import type { DerivedKeyConfig, KeyPart } from '../gateway/policy/snapshot.js'
 import { validKey } from '../gateway/proxy/idempotent.js'
 import { upstream, startGateway, policyYaml } from './helpers/harness.js'
 import { startRedis } from './helpers/redis.js'
+import { rawExchange } from './helpers/raw.js'
 
 interface Reply { status: number, headers: Record<string, string | string[] | undefined>, body: string }
 
@@ -327,4 +328,23 @@ t.test('over HTTP/2 (h2c): the same window, the same replays', async t => {
   t.equal(a.count, 1, '20 concurrent streams of one message: sent once')
   t.equal(answers.filter(r => r.status === 200).length, 20)
   t.equal(answers.filter(r => r.replayed).length, 19)
+})
+
+t.test('keyMissing: reject with header parts only refuses before reading the body (no 100 Continue, small bodies keep the connection)', async t => {
+  const a = await upstream(t, { name: 'a' })
+  const { url, gw } = await startGateway(t, policyYaml(ROUTE(a.url, '      keyFrom: [{ header: X-Phone, normalize: [digits] }]\n      keyMissing: reject\n')))
+  const port = Number(new URL(url).port)
+  const statuses = (raw: string): number[] => [...raw.matchAll(/HTTP\/1\.1 (\d{3})/g)].map(m => Number(m[1]))
+  const body = sms('1', 'x')
+  const small = await rawExchange(port, `POST /sms/send HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}GET /nope HTTP/1.1\r\nHost: x\r\n\r\n`, 1500)
+  t.same(statuses(small), [400, 404], 'refused, then the next request on the same connection')
+  const started = Date.now()
+  const held = await rawExchange(port, `POST /sms/send HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\nExpect: 100-continue\r\n\r\n`, 3000)
+  t.same(statuses(held), [400], 'no 100 Continue: refused at once, nothing of the 5 MB read')
+  t.ok(Date.now() - started < 2500, 'and the connection closed')
+  const keyed = await rawExchange(port, `POST /sms/send HTTP/1.1\r\nHost: x\r\nX-Phone: +1 555 0100\r\nContent-Length: ${body.length}\r\n\r\n${body}POST /sms/send HTTP/1.1\r\nHost: x\r\nX-Phone: 15550100\r\nContent-Length: ${body.length}\r\n\r\n${body}`, 1500)
+  t.same(statuses(keyed), [200, 200], 'with the header: sent, then replayed')
+  t.match(keyed, /idempotency-replayed: true/)
+  t.equal(a.count, 1)
+  t.equal((gw.status() as any).routes[0].delivery.keyMissing, 2)
 })

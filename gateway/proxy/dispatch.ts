@@ -20,6 +20,8 @@ import type { HandlerDeps, RequestSpec } from './deps.js'
 import { readBody } from './body.js'
 import { runKeyed, validKey, DERIVED_FINGERPRINT } from './idempotent.js'
 import { deriveKey } from '../idempotency/derived-key.js'
+import type { DerivedKeyConfig } from '../policy/snapshot.js'
+import { refuseUnreadBody } from '../edge/unread-body.js'
 import { acceptBody, ClientFault, startReading } from '../edge/upload.js'
 import type { BodyLimits } from '../edge/upload-guard.js'
 
@@ -57,8 +59,28 @@ async function prepared (deps: HandlerDeps, req: IncomingMessage, res: ServerRes
   const cfg = route.config
   const idem = cfg.idempotency
   let key: string | null = null
-  // keyFrom: the key is derived once the body is in (below); the client's key header is not used.
-  const derive = idem?.keyFrom != null && idem.keyFrom.methods.has(spec.method) ? idem.keyFrom : null
+  let fp: string | null = null
+  // keyFrom (the client's key header is not used): derived before the body
+  // is read when no part needs it, so a refusal reads nothing; else once
+  // the body is in.
+  let derive = idem?.keyFrom != null && idem.keyFrom.methods.has(spec.method) ? idem.keyFrom : null
+  const settle = (cfgKey: DerivedKeyConfig, bodyRead: boolean): boolean => {
+    const d = deriveKey(cfgKey, { method: spec.method, target, header: name => headerValues(req.rawHeaders, name), body: Buffer.isBuffer(spec.body) ? spec.body : null })
+    if ('key' in d) {
+      key = d.key
+      fp = DERIVED_FINGERPRINT
+      return true
+    }
+    route.delivery.counters.keyMissing++
+    if (cfgKey.onMissing === 'forward') return true
+    if (!bodyRead) refuseUnreadBody(res, scan)
+    sendProblem(res, ERRORS.IDEMPOTENCY_KEY_PARTS_MISSING, { requestId: spec.requestId, route: cfg.name, detail: `${d.missing}; the request was not sent upstream` })
+    return false
+  }
+  if (derive !== null && !derive.needsBody) {
+    if (!settle(derive, false)) return
+    derive = null
+  }
   if (idem !== null && idem.keyFrom === null) {
     key = headerValue(req.rawHeaders, idem.header)
     if (key === null && idem.generate && !isIdempotent(spec.method)) {
@@ -81,7 +103,7 @@ async function prepared (deps: HandlerDeps, req: IncomingMessage, res: ServerRes
         route.delivery.counters.tooLarge++
         res.shouldKeepAlive = false
         const what = limit === cfg.maxBodyBytes ? `the route's maxBodySize of ${limit} bytes` : `${limit} bytes (idempotency.maxBodySize)`
-        sendProblem(res, ERRORS.BODY_TOO_LARGE, { requestId: spec.requestId, route: cfg.name, detail: `${derive === null ? 'a keyed request body' : 'a body on a route with a dedupe window (idempotency.keyFrom)'} must fit ${what}` })
+        sendProblem(res, ERRORS.BODY_TOO_LARGE, { requestId: spec.requestId, route: cfg.name, detail: `${idem?.keyFrom == null ? 'a keyed request body' : 'a body on a route with a dedupe window (idempotency.keyFrom)'} must fit ${what}` })
         return
       }
       spec.body = body
@@ -89,20 +111,7 @@ async function prepared (deps: HandlerDeps, req: IncomingMessage, res: ServerRes
       spec.body = acceptBody(req, res, scan.contentLength !== null, cfg.maxBodyBytes, deps.uploads, limits, fault)
     }
   }
-  let fp: string | null = null
-  if (derive !== null) {
-    const d = deriveKey(derive, { method: spec.method, target, header: name => headerValues(req.rawHeaders, name), body: Buffer.isBuffer(spec.body) ? spec.body : null })
-    if ('key' in d) {
-      key = d.key
-      fp = DERIVED_FINGERPRINT
-    } else {
-      route.delivery.counters.keyMissing++
-      if (derive.onMissing === 'reject') {
-        sendProblem(res, ERRORS.IDEMPOTENCY_KEY_PARTS_MISSING, { requestId: spec.requestId, route: cfg.name, detail: `${d.missing}; the request was not sent upstream` })
-        return
-      }
-    }
-  }
+  if (derive !== null && !settle(derive, true)) return
   if (key === null || idem === null || route.delivery.store === null) {
     const pr = forward(deps, res, route, spec)
     if (fault !== null && !fault.failed) fault.sink = pr
