@@ -39,3 +39,16 @@ t.test('refused with an unread body: small ones keep the connection, the rest cl
   t.same(statuses(held), [404], 'a body held back for 100 Continue: no 100, one answer, and the bytes after it are not parsed as a request')
   t.ok(Date.now() - started < 2500, 'the connection was closed, not left waiting for the body')
 })
+
+t.test('an invalid idempotency key is refused before the body is read: a small body keeps the connection, a chunked one closes it', async t => {
+  const up = await upstream(t, { name: 'u' })
+  const { url } = await startGateway(t, policyYaml(route('pay', '/pay', [{ name: 'u', url: up.url }], '    idempotency: {}\n')))
+  const port = Number(new URL(url).port)
+  const body = '{"amount":42}'
+  const bad = 'Idempotency-Key: two words\r\n'
+  const small = await rawExchange(port, post('/pay/x', `${bad}Content-Length: ${body.length}\r\n`, body) + get('/nope'), 1500)
+  t.same(statuses(small), [400, 404], 'a 400 for the key, then the next request on the same connection')
+  const chunked = await rawExchange(port, post('/pay/x', `${bad}Transfer-Encoding: chunked\r\n`, '5\r\nhello\r\n0\r\n\r\n') + get('/nope'), 1500)
+  t.same(statuses(chunked), [400], 'chunked: answered, then closed')
+  t.equal(up.count, 0)
+})

@@ -88,6 +88,7 @@ async function prepared (deps: HandlerDeps, req: IncomingMessage, res: ServerRes
       spec.headers.push(idem.header, key)
     }
     if (key !== null && !validKey(key)) {
+      refuseUnreadBody(res, scan)
       sendProblem(res, ERRORS.IDEMPOTENCY_KEY_INVALID, { requestId: spec.requestId, route: cfg.name, detail: `the ${idem.header} header must be 1 to 255 visible ASCII characters` })
       return
     }
