@@ -132,12 +132,11 @@ function pointAt (doc: unknown, tokens: readonly string[]): unknown {
 function value (v: unknown): string | [string] | Unusable | null {
   if (v === undefined || v === null) return null
   if (typeof v === 'string') return v
-  if (typeof v === 'number') return Number.isInteger(v) && !Number.isSafeInteger(v) ? new Unusable('is a number too large to compare exactly (send it as a string)') : String(v)
-  if (typeof v === 'boolean') return String(v)
   const c = canonical(v, 0)
-  return c instanceof Unusable ? c : [c]
+  return c instanceof Unusable || typeof v !== 'object' ? c : [c]
 }
 
+/** JSON text with sorted member names; `depth` 0 is the field itself (a number there "is" too large, deeper the field "holds" one). */
 function canonical (v: unknown, depth: number): string | Unusable {
   if (Array.isArray(v) || (v !== null && typeof v === 'object')) {
     if (depth >= MAX_DEPTH) return new Unusable(`is nested more than ${MAX_DEPTH} levels deep`)
@@ -151,7 +150,7 @@ function canonical (v: unknown, depth: number): string | Unusable {
     }
     return keys === null ? `[${items.join(',')}]` : `{${items.join(',')}}`
   }
-  if (typeof v === 'number' && Number.isInteger(v) && !Number.isSafeInteger(v)) return new Unusable('holds a number too large to compare exactly (send it as a string)')
+  if (typeof v === 'number' && Number.isInteger(v) && !Number.isSafeInteger(v)) return new Unusable(`${depth === 0 ? 'is' : 'holds'} a number too large to compare exactly (send it as a string)`)
   return JSON.stringify(v)
 }
 

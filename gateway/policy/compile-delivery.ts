@@ -44,13 +44,8 @@ export function compileDelivery (r: RouteDoc, index: number, source: PolicySourc
       upstreamDedupes: x.upstreamDedupes ?? false,
       maxKeys: x.maxKeys ?? 100_000,
       storeUnavailable: x.storeUnavailable ?? 'reject',
-      keyFrom: compileKeyFrom(x)
+      keyFrom: compileKeyFrom(x, (i, message) => issues.push(source.issue(at('idempotency', 'keyFrom', i), message)))
     }
-    x.keyFrom?.forEach((p, i) => {
-      if (typeof p !== 'object' || p === null) return
-      const sources = (['header', 'query', 'body'] as const).filter(k => p[k] !== undefined)
-      if (sources.length !== 1) issues.push(source.issue(at('idempotency', 'keyFrom', i), sources.length === 0 ? 'a keyFrom part needs where to read its value: header, query or body' : `a keyFrom part reads one value, from one place: split ${sources.join(' and ')} into parts of their own`))
-    })
     if (x.keyFrom === undefined) {
       for (const k of ['keyMissing', 'keyMethods'] as const) {
         if (x[k] !== undefined) issues.push(source.issue(at('idempotency', k), `${k} applies to derived keys only: add idempotency.keyFrom, or remove ${k}`))
@@ -78,14 +73,19 @@ export function compileDelivery (r: RouteDoc, index: number, source: PolicySourc
   return { retry, idempotency, hedge }
 }
 
-/** keyFrom parts with header names lower-cased and JSON Pointers split (RFC 6901 unescaping) once, at load. */
-function compileKeyFrom (x: NonNullable<RouteDoc['idempotency']>): DerivedKeyConfig | null {
+/** keyFrom parts with header names lower-cased and JSON Pointers split (RFC 6901 unescaping) once, at load; a part with other than one source is reported. */
+function compileKeyFrom (x: NonNullable<RouteDoc['idempotency']>, report: (index: number, message: string) => void): DerivedKeyConfig | null {
   if (!Array.isArray(x.keyFrom)) return null
   const parts: KeyPart[] = []
-  for (const p of x.keyFrom) {
-    if (p === 'method' || p === 'path') parts.push({ from: p })
-    else if (typeof p !== 'object' || p === null) continue
-    else if (typeof p.header === 'string') parts.push({ from: 'header', name: p.header.toLowerCase(), normalize: p.normalize ?? [] })
+  for (const [i, p] of x.keyFrom.entries()) {
+    if (p === 'method' || p === 'path') {
+      parts.push({ from: p })
+      continue
+    }
+    if (typeof p !== 'object' || p === null) continue
+    const sources = (['header', 'query', 'body'] as const).filter(k => p[k] !== undefined)
+    if (sources.length !== 1) report(i, sources.length === 0 ? 'a keyFrom part needs where to read its value: header, query or body' : `a keyFrom part reads one value, from one place: split ${sources.join(' and ')} into parts of their own`)
+    if (typeof p.header === 'string') parts.push({ from: 'header', name: p.header.toLowerCase(), normalize: p.normalize ?? [] })
     else if (typeof p.query === 'string') parts.push({ from: 'query', name: p.query, normalize: p.normalize ?? [] })
     else if (typeof p.body === 'string') {
       const tokens = p.body.split('/').slice(1).map(t => t.replaceAll('~1', '/').replaceAll('~0', '~'))

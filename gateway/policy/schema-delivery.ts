@@ -46,8 +46,8 @@ const Normalize = Type.Optional(Type.Array(Type.Unsafe<typeof Normalizers[number
 export const KeyPartSchema = Type.Union([
   Type.Unsafe<'method' | 'path'>({ type: 'string', enum: ['method', 'path'], description: 'method: the request method; path: the request path without its query string.' }),
   strict({
-    header: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]{1,128}$', description: 'A request header\'s value (its first field).' })),
-    query: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'A query parameter\'s value (its first occurrence, percent-decoded).' })),
+    header: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]{1,128}$', description: 'A request header\'s value; a header given twice makes the key missing.' })),
+    query: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'A query parameter\'s value, percent-decoded; a parameter given twice makes the key missing.' })),
     body: Type.Optional(Type.String({ pattern: '^(/([^/~]|~[01])*)+$', maxLength: 512, description: 'A field of the JSON request body by JSON Pointer (RFC 6901), e.g. /phone or /message/template. Strings are used as they are, numbers and booleans as written; objects and arrays as canonical JSON; null counts as missing.', 'x-hint': 'write a JSON Pointer starting with /, e.g. /phone' })),
     normalize: Normalize
   }, { description: 'Where the value is read: exactly one of header, query or body.' })

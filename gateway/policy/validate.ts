@@ -49,7 +49,9 @@ function pruneAnyOf (errors: readonly ErrorObject[]): ErrorObject[] {
       if (!e.schemaPath.startsWith(`${a.schemaPath}/`)) continue
       if (e.instancePath !== a.instancePath && !e.instancePath.startsWith(`${a.instancePath}/`)) continue
       const branch = e.schemaPath.slice(a.schemaPath.length + 1).split('/')[0] as string
-      branches.set(branch, [...(branches.get(branch) ?? []), e])
+      const list = branches.get(branch)
+      if (list === undefined) branches.set(branch, [e])
+      else list.push(e)
     }
     const wrongShape = [...branches.values()].filter(list => list.some(e => e.keyword === 'type' && e.instancePath === a.instancePath))
     if (wrongShape.length === 0 || wrongShape.length === branches.size) continue

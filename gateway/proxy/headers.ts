@@ -174,7 +174,6 @@ export function responseHeaders (raw: readonly Buffer[], requestId: string, upst
   return { headers: kept, sized }
 }
 
-/** The first value of a header in a raw [name, value, …] array (`lowerName` in lower case). */
 /** Every field with this name, in order (node:http keeps repeated fields apart in rawHeaders). */
 export function headerValues (raw: readonly string[], lowerName: string): string[] {
   const out: string[] = []
@@ -184,6 +183,7 @@ export function headerValues (raw: readonly string[], lowerName: string): string
   return out
 }
 
+/** The first value of a header in a raw [name, value, …] array (`lowerName` in lower case). */
 export function headerValue (raw: readonly string[], lowerName: string): string | null {
   for (let i = 0; i < raw.length; i += 2) {
     if ((raw[i] as string).toLowerCase() === lowerName) return raw[i + 1] as string
